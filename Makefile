@@ -1,0 +1,118 @@
+# fer_ros development tasks. On a fresh machine (Debian/Ubuntu with python3-venv, cmake, a C/C++ compiler):
+#   make demo    set everything up, then run the pipeline on the shared sample images
+#   make test    set everything up, lint, run the test suite
+# `make setup` is idempotent: each step has a stamp file under .venv/.stamps and re-runs only when its inputs
+# change (a no-op run takes seconds).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+STAMPS := $(VENV)/.stamps
+BUILD_DIR := $(CURDIR)/build/venv
+SHARED ?= $(abspath $(CURDIR)/../shared)
+MODEL_MIRROR ?= $(SHARED)/models
+JOBS ?= 2
+PYTEST_ARGS ?=
+PYTEST_TIMEOUT ?= 300
+
+REQUIREMENTS := requirements/runtime.txt requirements/build.txt requirements/dev.txt requirements/lock.txt
+INTERFACE_INPUTS := $(wildcard msg/*.msg) CMakeLists.txt package.xml
+
+.PHONY: help setup setup-train model models interfaces lint format test demo lock clean distclean
+
+help:
+	@echo "make setup   create .venv: pinned requirements, messages built by rosidl, fer_ros editable, models"
+	@echo "make demo    setup, then detect faces and expressions in the shared sample images"
+	@echo "make test    setup, ruff, pytest (PYTEST_ARGS='-m \"not ros\"' to skip the DDS tests)"
+	@echo "make lint    ruff check"
+	@echo "make lock    re-pin requirements/lock.txt from the current venv"
+	@echo "make clean   remove build outputs (keeps .venv); make distclean also removes .venv"
+	@echo "Variables: MODEL_MIRROR=$(MODEL_MIRROR)  FER_ROS_MODEL_DIR=$${FER_ROS_MODEL_DIR:-~/.cache/fer_ros/models}"
+
+setup: $(STAMPS)/editable models
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMPS)/requirements: $(REQUIREMENTS) | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q -c requirements/lock.txt \
+		-r requirements/runtime.txt -r requirements/build.txt -r requirements/dev.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+# Messages: rosidl via CMake into the venv prefix (see CMakeLists.txt, FER_ROS_EDITABLE_PYTHON).
+$(STAMPS)/interfaces: $(STAMPS)/requirements $(INTERFACE_INPUTS)
+	@command -v cmake >/dev/null || { echo "cmake not found: apt-get install cmake g++" >&2; exit 1; }
+	mkdir -p $(BUILD_DIR); export AMENT_PREFIX_PATH=$(VENV) PATH=$(VENV)/bin:$$PATH; \
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) \
+		-DFER_ROS_EDITABLE_PYTHON=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release --log-level=WARNING \
+		>$(BUILD_DIR)/configure.log 2>&1 || { cat $(BUILD_DIR)/configure.log; exit 1; }; \
+	cmake --build $(BUILD_DIR) -j $(JOBS) >$(BUILD_DIR)/build.log 2>&1 \
+		|| { tail -50 $(BUILD_DIR)/build.log; exit 1; }; \
+	cmake --install $(BUILD_DIR) >$(BUILD_DIR)/install.log 2>&1 || { cat $(BUILD_DIR)/install.log; exit 1; }
+	@touch $@
+
+# fer_ros from this checkout, as a path entry (.pth) so that `fer_ros` is the repository's package and its
+# __init__ joins the installed fer_ros/msg to it; then prove it with no environment at all.
+$(STAMPS)/editable: $(STAMPS)/interfaces setup.py
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation \
+		--config-settings editable_mode=compat -e .
+	env -i $(PY) -c 'import fer_ros, fer_ros.msg, sys; \
+		sys.exit(0 if fer_ros.__file__ == "$(CURDIR)/fer_ros/__init__.py" else \
+		"fer_ros resolves to " + fer_ros.__file__ + ", not this checkout")'
+	@touch $@
+
+# Models: verified copies from a local mirror when there is one (offline robots, CI), else downloaded.
+models: $(STAMPS)/editable
+	@if [ -d "$(MODEL_MIRROR)" ]; then \
+		$(VENV)/bin/fer-ros models install --from "$(MODEL_MIRROR)" | sed 's/^/  /'; \
+	else \
+		echo "no model mirror at $(MODEL_MIRROR): fetching models from their public addresses"; \
+		$(VENV)/bin/fer-ros models fetch; \
+	fi
+
+interfaces: $(STAMPS)/interfaces
+
+# Training extra: PyTorch's CPU build (torch==2.13.0 installs from this machine's local disk) and onnx.
+setup-train: $(STAMPS)/train
+$(STAMPS)/train: requirements/train.txt $(STAMPS)/editable
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/train.txt
+	@touch $@
+
+# Reproduce the shipped default model (about an hour on a 2-core CPU; resumes after an interruption).
+RUN_DIR ?= build/train/ferplus
+model: setup-train
+	$(VENV)/bin/fer-ros train run --out $(RUN_DIR) --resume
+	$(VENV)/bin/fer-ros train template --data $(SHARED)/data/ferplus_train.npz \
+		--detector $(SHARED)/models/yunet/yunet_s_640_640.onnx --out $(RUN_DIR)/template.json
+	$(VENV)/bin/fer-ros train export --checkpoint $(RUN_DIR)/best.pt --template $(RUN_DIR)/template.json \
+		--out fer_ros/models/fer_ros_ferplus.onnx
+
+lint: $(STAMPS)/requirements
+	$(VENV)/bin/ruff check .
+
+format: $(STAMPS)/requirements
+	$(VENV)/bin/ruff format .
+
+test: setup setup-train
+	$(MAKE) --no-print-directory lint
+	@rc=0; $(PY) -m pytest -p no:cacheprovider --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): treated as a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+DEMO_IMAGES := $(SHARED)/media/astronaut.png $(SHARED)/media/pyfeat/multi_face.jpg
+demo: setup
+	$(VENV)/bin/fer-ros image $(DEMO_IMAGES) --out build/demo
+	@echo "annotated images: build/demo/"
+
+lock: $(STAMPS)/requirements
+	$(PY) requirements/freeze.py
+
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,33 @@
+"""``fer-ros train``: train, measure the alignment template, and export a model (needs the ``train`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+STEPS = {
+    "run": ("fer_ros.training.train", "train on ../shared/data (checkpoints, resume, recipe.json)"),
+    "template": ("fer_ros.training.template", "measure the keypoint template of the 48x48 training crops"),
+    "export": ("fer_ros.training.export", "export best.pt to ONNX with fer_ros metadata, check parity"),
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train", help="train and export an expression model (pip install -e .[train])",
+        description="Steps: " + "; ".join(f"{name}: {text}" for name, (_, text) in STEPS.items())
+        + ". Each step's own options: fer-ros train STEP --help.")
+    parser.add_argument("step", choices=tuple(STEPS))
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="options of the step")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        module = importlib.import_module(STEPS[args.step][0])
+    except ModuleNotFoundError as error:
+        print(f"fer-ros train: {error.name} is missing: install the training extra, "
+              "`.venv/bin/pip install -e .[train]` (or `make setup-train`)")
+        return 1
+    return module.main(args.options)

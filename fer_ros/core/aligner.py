@@ -1,0 +1,130 @@
+"""Similarity alignment of a face to a classifier's template from its 5 keypoints (no ROS import)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fer_ros.core.model_metadata import ModelMetadata
+from fer_ros.core.types import Detection
+
+# Median YuNet keypoints in FER2013 / FER+ 48x48 training crops (unit coordinates), measured by
+# fer_ros/training/template.py: aligning onto it frames live faces like those crops.
+FER2013_TEMPLATE = np.array(
+    [[0.315, 0.3814], [0.6744, 0.3796], [0.4883, 0.5933], [0.352, 0.7385], [0.645, 0.7375]], dtype=np.float32
+)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation; no reflection) mapping src to dst.
+
+    Closed form of Umeyama's method in 2-D: with centred points as complex numbers, the rotation-and-scale is
+    ``c = sum(conj(x) y) / sum(|x|^2)``. Returns a 2x3 float64 matrix for cv2.warpAffine.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    xs, ys = src - src_mean, dst - dst_mean
+    norm = float((xs**2).sum())
+    if norm < 1e-12:
+        raise ValueError("degenerate source points")
+    a = float((xs[:, 0] * ys[:, 0] + xs[:, 1] * ys[:, 1]).sum()) / norm
+    b = float((xs[:, 0] * ys[:, 1] - xs[:, 1] * ys[:, 0]).sum()) / norm
+    t = dst_mean - np.array([a * src_mean[0] - b * src_mean[1], b * src_mean[0] + a * src_mean[1]])
+    return np.array([[a, -b, t[0]], [b, a, t[1]]])
+
+
+class SimilarityAligner:
+    """Warp faces to a model's input: keypoints onto ``template`` (unit coordinates) at ``output_size``.
+
+    ``crop_scale`` > 1 shrinks the template about the crop centre (more context). Faces without valid keypoints
+    get a square crop around their box. Crops come out in the model's colour (``gray``, ``bgr`` or ``rgb``).
+    """
+
+    def __init__(
+        self,
+        template: np.ndarray,
+        output_size: tuple[int, int],
+        crop_scale: float = 1.0,
+        color: str = "gray",
+    ) -> None:
+        if color not in ("gray", "bgr", "rgb"):
+            raise ValueError(f"color must be gray, bgr or rgb, got {color!r}")
+        self.output_size = (int(output_size[0]), int(output_size[1]))
+        self.crop_scale = float(crop_scale)
+        self.color = color
+        width, height = self.output_size
+        unit = (np.asarray(template, dtype=np.float64) - 0.5) / self.crop_scale + 0.5
+        self.template_px = unit * np.array([width, height])
+        spread = self.template_px - self.template_px.mean(axis=0)
+        self._template_rms = float(np.sqrt((spread**2).sum(axis=1).mean()))
+        self._batch: np.ndarray | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: ModelMetadata) -> SimilarityAligner:
+        return cls(metadata.align_template, metadata.input_size, metadata.crop_scale, metadata.color)
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "gray" else 3
+
+    def keypoints_valid(self, detection: Detection) -> bool:
+        """True when the 5 keypoints are finite, not collapsed and roughly inside the face box."""
+        kps = detection.keypoints
+        if kps is None or kps.shape != (5, 2) or not np.all(np.isfinite(kps)):
+            return False
+        x, y, w, h = detection.box
+        if w <= 1 or h <= 1:
+            return False
+        inside = (kps[:, 0] >= x - 0.25 * w) & (kps[:, 0] <= x + 1.25 * w) & \
+                 (kps[:, 1] >= y - 0.25 * h) & (kps[:, 1] <= y + 1.25 * h)
+        spread = kps - kps.mean(axis=0)
+        rms = float(np.sqrt((spread**2).sum(axis=1).mean()))
+        return bool(inside.all()) and rms >= 0.05 * max(w, h) and kps[1, 0] > kps[0, 0]
+
+    def transform(self, detection: Detection) -> tuple[np.ndarray, bool]:
+        """The 2x3 source->crop matrix and whether it came from the keypoints (else from the box)."""
+        if self.keypoints_valid(detection):
+            return similarity_transform(detection.keypoints, self.template_px), True
+        x, y, w, h = detection.box
+        side = max(w, h, 1.0) * self.crop_scale
+        width, height = self.output_size
+        scale = min(width, height) / side
+        cx, cy = x + w / 2.0, y + h / 2.0
+        return np.array([[scale, 0.0, width / 2.0 - scale * cx], [0.0, scale, height / 2.0 - scale * cy]]), False
+
+    def align(self, image_bgr: np.ndarray, detection: Detection, out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+        """One aligned crop (uint8, HxW for gray, HxWx3 otherwise) and whether keypoints were used."""
+        matrix, used_keypoints = self.transform(detection)
+        width, height = self.output_size
+        # Source pixels per crop pixel; when shrinking a lot, warp at k x size then area-resize (no aliasing).
+        shrink = 1.0 / max(np.hypot(matrix[0, 0], matrix[1, 0]), 1e-9)
+        k = int(min(4, shrink // 1))
+        if k >= 2:
+            big = cv2.warpAffine(image_bgr, matrix * k, (width * k, height * k), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+            crop = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
+        else:
+            crop = cv2.warpAffine(image_bgr, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+        if self.color == "gray":
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY, dst=out)
+        elif self.color == "rgb":
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=out)
+        elif out is not None:
+            out[...] = crop
+            crop = out
+        return crop, used_keypoints
+
+    def align_many(self, image_bgr: np.ndarray, detections: list[Detection]) -> tuple[np.ndarray, list[bool]]:
+        """Aligned crops of all detections as one batch ``(N, H, W[, 3])`` (a view of a reused buffer)."""
+        width, height = self.output_size
+        n = len(detections)
+        shape = (height, width) if self.channels == 1 else (height, width, 3)
+        if self._batch is None or self._batch.shape[0] < n:
+            self._batch = np.empty((max(n, 16),) + shape, dtype=np.uint8)
+        used = []
+        for i, detection in enumerate(detections):
+            _, ok = self.align(image_bgr, detection, out=self._batch[i])
+            used.append(ok)
+        return self._batch[:n], used

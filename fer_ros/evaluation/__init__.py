@@ -1,0 +1,1 @@
+"""Evaluation (accuracy on expression data sets) and benchmark tools built on the core (no ROS import)."""

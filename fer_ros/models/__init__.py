@@ -1,0 +1,1 @@
+"""Model registry, cache and metadata sidecars."""

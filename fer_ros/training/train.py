@@ -1,0 +1,206 @@
+"""Train an expression model on the FER+ votes (or FER2013 labels), with checkpoints and resume.
+
+Usage: python -m fer_ros.training.train --out runs/ferplus [--config recipe.json] [--resume]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from fer_ros.training.augment import AugmentConfig, augment
+from fer_ros.training.data import TrainingSet, load_fer2013, load_ferplus
+from fer_ros.training.model import FerResNet
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@dataclass
+class Recipe:
+    """Everything that decides a training run; written next to the result as recipe.json."""
+
+    protocol: str = "ferplus"  # "ferplus" (8 classes, vote targets) or "fer2013" (7 classes)
+    data_dir: str = str(DEFAULT_DATA_DIR)
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    blocks: int = 1
+    dropout: float = 0.2
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 4e-3
+    weight_decay: float = 0.05
+    ema_decay: float = 0.998
+    mean: float = 0.5
+    std: float = 0.25
+    seed: int = 0
+    threads: int = 2
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        raw = json.loads(text)
+        raw["augment"] = AugmentConfig(**raw.get("augment", {}))
+        raw["widths"] = tuple(raw.get("widths", cls.widths))
+        return cls(**raw)
+
+
+def load_sets(recipe: Recipe) -> tuple[TrainingSet, TrainingSet]:
+    root = Path(recipe.data_dir)
+    if recipe.protocol == "ferplus":
+        return (load_ferplus(root / "ferplus_train.npz", drop_unlabelled=True),
+                load_ferplus(root / "ferplus_valid.npz", drop_unlabelled=False))
+    if recipe.protocol == "fer2013":
+        return load_fer2013(root / "fer2013_train.npz"), load_fer2013(root / "fer2013_publictest.npz")
+    raise ValueError(f"unknown protocol {recipe.protocol!r}: use 'ferplus' or 'fer2013'")
+
+
+def build_model(recipe: Recipe, num_classes: int) -> FerResNet:
+    return FerResNet(num_classes, widths=recipe.widths, blocks=recipe.blocks, dropout=recipe.dropout)
+
+
+def to_input(images: np.ndarray, recipe: Recipe) -> torch.Tensor:
+    """uint8 (N, H, W) -> normalised float (N, 1, H, W) before augmentation ([0, 1])."""
+    return torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: np.ndarray, recipe: Recipe, flip: bool = False) -> np.ndarray:
+    """Class probabilities for uint8 crops, optionally averaged with the mirrored crops."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), 512):
+        x = (to_input(images[start:start + 512], recipe) - recipe.mean) / recipe.std
+        p = F.softmax(model(x), dim=1)
+        if flip:
+            p = (p + F.softmax(model(torch.flip(x, dims=[3])), dim=1)) / 2
+        out.append(p.numpy())
+    return np.concatenate(out)
+
+
+def evaluate(model: torch.nn.Module, valid: TrainingSet, recipe: Recipe) -> dict[str, float]:
+    """Accuracy and macro recall on the images with a hard label, with and without flip averaging."""
+    mask = valid.labels >= 0
+    labels = valid.labels[mask]
+    result: dict[str, float] = {}
+    for flip in (False, True):
+        pred = predict(model, valid.images[mask], recipe, flip).argmax(axis=1)
+        recalls = [float((pred[labels == c] == c).mean()) for c in np.unique(labels)]
+        suffix = "_flip" if flip else ""
+        result[f"accuracy{suffix}"] = float((pred == labels).mean())
+        result[f"macro_recall{suffix}"] = float(np.mean(recalls))
+    return result
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
+    """Run (or resume) a training; returns the summary also written to out_dir/summary.json."""
+    torch.set_num_threads(recipe.threads)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2))
+    gen = seed_everything(recipe.seed)
+    train_set, valid_set = load_sets(recipe)
+    num_classes = len(train_set.class_names)
+    model = build_model(recipe, num_classes)
+    ema = copy.deepcopy(model).eval()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set.images) / recipe.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.15)
+    state = {"epoch": 0, "best": -1.0, "history": []}
+    checkpoint = out_dir / "last.pt"
+    if resume and checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(saved["model"])
+        ema.load_state_dict(saved["ema"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        gen.set_state(saved["generator"])
+        state = saved["state"]
+        print(f"resumed from epoch {state['epoch']}", flush=True)
+
+    images = torch.from_numpy(train_set.images)
+    targets = torch.from_numpy(train_set.targets)
+    for epoch in range(state["epoch"], recipe.epochs):
+        model.train()
+        order = torch.randperm(len(images), generator=gen)
+        started = time.time()
+        total_loss = 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", mininterval=20,
+                   file=sys.stdout, dynamic_ncols=False, ncols=100)
+        for step in bar:
+            idx = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+            x = augment(images[idx].float().div_(255.0).unsqueeze(1), recipe.augment, gen)
+            logits = model((x - recipe.mean) / recipe.std)
+            loss = -(targets[idx] * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            with torch.no_grad():
+                decay = min(recipe.ema_decay, (1 + step + epoch * steps_per_epoch) / (10 + step + epoch * steps_per_epoch))
+                for e, p in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
+                    if e.dtype.is_floating_point:
+                        e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+                    else:
+                        e.copy_(p)
+            total_loss += loss.item()
+            bar.set_postfix(loss=f"{total_loss / (step + 1):.3f}", refresh=False)
+        bar.close()
+        metrics = evaluate(ema, valid_set, recipe)
+        metrics.update(epoch=epoch + 1, loss=total_loss / steps_per_epoch, seconds=time.time() - started)
+        state["history"].append(metrics)
+        state["epoch"] = epoch + 1
+        if metrics["accuracy"] > state["best"]:
+            state["best"] = metrics["accuracy"]
+            torch.save({"model": ema.state_dict(), "recipe": asdict(recipe), "metrics": metrics,
+                        "class_names": train_set.class_names}, out_dir / "best.pt")
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "state": state},
+                   checkpoint.with_suffix(".tmp"))
+        checkpoint.with_suffix(".tmp").replace(checkpoint)
+        remaining = (recipe.epochs - epoch - 1) * metrics["seconds"]
+        print(f"epoch {epoch + 1}: loss {metrics['loss']:.4f} valid acc {metrics['accuracy']:.4f} "
+              f"(flip {metrics['accuracy_flip']:.4f}) macro recall {metrics['macro_recall']:.4f} "
+              f"best {state['best']:.4f} | {metrics['seconds']:.0f} s/epoch, ETA {remaining / 60:.0f} min",
+              flush=True)
+    summary = {"best_accuracy": state["best"], "history": state["history"], "recipe": asdict(recipe)}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, recipe, summary)")
+    parser.add_argument("--config", type=Path, help="recipe JSON; unspecified keys keep their defaults")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if present")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    parser.add_argument("--protocol", choices=("ferplus", "fer2013"), help="override the recipe's protocol")
+    args = parser.parse_args(argv)
+    recipe = Recipe.from_json(args.config.read_text()) if args.config else Recipe()
+    if args.epochs:
+        recipe.epochs = args.epochs
+    if args.protocol:
+        recipe.protocol = args.protocol
+    train(recipe, args.out, args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

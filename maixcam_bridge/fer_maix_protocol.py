@@ -1,0 +1,474 @@
+"""fer_ros MaixCAM wire protocol: one UDP datagram per processed frame, plus a 1 Hz META message.
+
+This single module is the only definition of the format. It is copied as is into the MaixPy app folder
+(the device runs CPython 3.11) and installed as the top-level module ``fer_maix_protocol`` for the ROS 2
+bridge node. Standard library only (struct, zlib/binascii, hmac, hashlib, json, re): no numpy, no fer_ros.
+
+Layout (little-endian; the full table with offsets is in maixcam_bridge/PROTOCOL.md)::
+
+    datagram = header(header_len bytes) body crc32(4) [hmac_sha256(32) when FLAG_HMAC]
+    FRAME body = face_count records of record_len bytes each
+    META body  = UTF-8 JSON object (labels, models, thresholds, timings, temperature, versions)
+
+Decoding either returns a :class:`FrameMessage` / :class:`MetaMessage` or raises exactly one
+:class:`ProtocolError` subclass naming what is wrong; it never raises anything else on any input.
+"""
+
+import hmac
+import json
+import re
+import struct
+
+try:  # zlib is in every CPython build we know of; binascii.crc32 is the same CRC-32 (IEEE 802.3)
+    from zlib import crc32
+except ImportError:  # pragma: no cover - minimal interpreters only
+    from binascii import crc32
+
+__all__ = [
+    "MAGIC", "VERSION_MAJOR", "VERSION_MINOR", "MSG_FRAME", "MSG_META",
+    "FLAG_TRUNCATED", "FLAG_HMAC", "FACE_CLASSIFIED", "FACE_EYES_INVALID", "FACE_CROP_FAILED",
+    "NO_CLASS", "NO_TRACK", "MAX_DATAGRAM", "MAX_DECODE", "HMAC_SIZE", "CRC_SIZE",
+    "COMMON_HEADER_SIZE", "FRAME_HEADER_SIZE", "META_HEADER_SIZE", "FACE_RECORD_BASE_SIZE",
+    "ProtocolError", "TruncatedError", "OversizeError", "BadMagicError", "UnsupportedVersionError",
+    "UnknownMessageTypeError", "LengthError", "ChecksumError", "AuthenticationError", "FieldError",
+    "EncodeError",
+    "Face", "FrameMessage", "MetaMessage",
+    "labels_checksum", "quantize_score", "record_size", "max_faces_for",
+    "encode_frame", "encode_meta", "decode", "valid_device_id",
+]
+
+MAGIC = b"FERM"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+
+MSG_FRAME = 1
+MSG_META = 2
+
+# header flags
+FLAG_TRUNCATED = 0x01  # more faces were detected than the datagram carries
+FLAG_HMAC = 0x02  # a 32-byte HMAC-SHA256 tag follows the CRC
+
+# per-face flags
+FACE_CLASSIFIED = 0x01  # scores and top_class are valid
+FACE_EYES_INVALID = 0x02  # an eye keypoint was invalid, classification skipped
+FACE_CROP_FAILED = 0x04  # the aligned crop could not be made, classification skipped
+
+NO_CLASS = 0xFF
+NO_TRACK = 0
+
+MAX_DATAGRAM = 1400  # what a sender may emit: fits an Ethernet/Wi-Fi MTU without IP fragmentation
+MAX_DECODE = 65507  # the largest UDP payload; anything longer is not one of ours
+CRC_SIZE = 4
+HMAC_SIZE = 32
+SCORE_SCALE = 65535
+
+_COMMON = struct.Struct("<4sBBBBH16sIIQ")  # magic major minor type flags header_len device session seq send_us
+_FRAME_EXT = struct.Struct("<QHHIBBBBH")  # capture_us w h labels_crc faces detected classes reserved record_len
+_FRAME_HEADER = struct.Struct("<4sBBBBH16sIIQQHHIBBBBH")
+_FACE_BASE = struct.Struct("<hhhh10hHBBH")
+_U32 = struct.Struct("<I")
+
+COMMON_HEADER_SIZE = _COMMON.size  # 42
+FRAME_HEADER_SIZE = _FRAME_HEADER.size  # 64
+META_HEADER_SIZE = COMMON_HEADER_SIZE
+FACE_RECORD_BASE_SIZE = _FACE_BASE.size  # 34, then 2 bytes per class
+
+_DEVICE_ID_RE = re.compile(rb"[A-Za-z0-9_.\-]{1,16}")
+_MAX_LABELS = 64
+_MAX_LABEL_LEN = 32
+_INV_SCALE = 1.0 / SCORE_SCALE
+
+
+class ProtocolError(Exception):
+    """Base class: the datagram is not a valid fer_ros MaixCAM message."""
+
+
+class TruncatedError(ProtocolError):
+    """Shorter than its own header says (or shorter than the smallest header)."""
+
+
+class OversizeError(ProtocolError):
+    """Longer than any UDP payload."""
+
+
+class BadMagicError(ProtocolError):
+    """Does not start with the protocol magic: some other sender."""
+
+
+class UnsupportedVersionError(ProtocolError):
+    """A major version this decoder does not know (minor versions are forward compatible)."""
+
+
+class UnknownMessageTypeError(ProtocolError):
+    """A message type this decoder does not know."""
+
+
+class LengthError(ProtocolError):
+    """Header length, record length or face count inconsistent with the datagram size."""
+
+
+class ChecksumError(ProtocolError):
+    """CRC32 mismatch: corrupted in transit."""
+
+
+class AuthenticationError(ProtocolError):
+    """HMAC tag missing, or not made with the shared key."""
+
+
+class FieldError(ProtocolError):
+    """A field holds a value the format forbids (device id characters, class index, META JSON...)."""
+
+
+class EncodeError(ProtocolError, ValueError):
+    """The sender asked for something the format cannot carry."""
+
+
+class Face:
+    """One detected face as carried on the wire (pixel coordinates of the source frame)."""
+
+    __slots__ = ("x", "y", "w", "h", "score", "keypoints", "top_class", "flags", "track_id", "scores")
+
+    def __init__(self, x, y, w, h, score, keypoints=(-1,) * 10, top_class=None, flags=0,
+                 track_id=NO_TRACK, scores=()):
+        self.x = x
+        self.y = y
+        self.w = w
+        self.h = h
+        self.score = score  # detection confidence 0..1
+        self.keypoints = keypoints  # (x0, y0, ..., x4, y4); -1 = invalid
+        self.top_class = top_class  # index into the label list, or None when not classified
+        self.flags = flags
+        self.track_id = track_id
+        self.scores = scores  # per-class probabilities in label order (empty/zeros when not classified)
+
+    @property
+    def classified(self):
+        return bool(self.flags & FACE_CLASSIFIED)
+
+    def __repr__(self):
+        return ("Face(x=%r, y=%r, w=%r, h=%r, score=%.3f, top_class=%r, flags=%d, track_id=%d)"
+                % (self.x, self.y, self.w, self.h, self.score, self.top_class, self.flags, self.track_id))
+
+
+class FrameMessage:
+    """A decoded FRAME datagram."""
+
+    __slots__ = ("version_minor", "flags", "device_id", "session_id", "seq", "send_time_us",
+                 "capture_time_us", "width", "height", "labels_crc", "faces_detected", "class_count",
+                 "faces", "authenticated")
+    msg_type = MSG_FRAME
+
+    def __init__(self, version_minor, flags, device_id, session_id, seq, send_time_us, capture_time_us,
+                 width, height, labels_crc, faces_detected, class_count, faces, authenticated):
+        self.version_minor = version_minor
+        self.flags = flags
+        self.device_id = device_id
+        self.session_id = session_id
+        self.seq = seq
+        self.send_time_us = send_time_us
+        self.capture_time_us = capture_time_us
+        self.width = width
+        self.height = height
+        self.labels_crc = labels_crc
+        self.faces_detected = faces_detected
+        self.class_count = class_count
+        self.faces = faces
+        self.authenticated = authenticated
+
+    @property
+    def truncated(self):
+        return bool(self.flags & FLAG_TRUNCATED)
+
+    def __repr__(self):
+        return ("FrameMessage(device_id=%r, session_id=%d, seq=%d, faces=%d/%d, %dx%d)"
+                % (self.device_id, self.session_id, self.seq, len(self.faces), self.faces_detected,
+                   self.width, self.height))
+
+
+class MetaMessage:
+    """A decoded META datagram: the JSON object plus the common header."""
+
+    __slots__ = ("version_minor", "flags", "device_id", "session_id", "seq", "send_time_us", "info",
+                 "labels", "labels_crc", "authenticated")
+    msg_type = MSG_META
+
+    def __init__(self, version_minor, flags, device_id, session_id, seq, send_time_us, info, labels,
+                 labels_crc, authenticated):
+        self.version_minor = version_minor
+        self.flags = flags
+        self.device_id = device_id
+        self.session_id = session_id
+        self.seq = seq
+        self.send_time_us = send_time_us
+        self.info = info  # the whole JSON object (dict)
+        self.labels = labels  # tuple of str
+        self.labels_crc = labels_crc
+        self.authenticated = authenticated
+
+    def __repr__(self):
+        return "MetaMessage(device_id=%r, session_id=%d, seq=%d, labels=%r)" % (
+            self.device_id, self.session_id, self.seq, self.labels)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def labels_checksum(labels):
+    """CRC32 of the labels joined by newlines (UTF-8): ties a FRAME's class indices to a META label list."""
+    return crc32("\n".join(labels).encode("utf-8")) & 0xFFFFFFFF
+
+
+def quantize_score(value):
+    """0..1 float -> u16 (NaN and out-of-range values are clamped)."""
+    if not value > 0.0:  # also catches NaN
+        return 0
+    if value >= 1.0:
+        return SCORE_SCALE
+    return int(value * SCORE_SCALE + 0.5)
+
+
+def record_size(class_count):
+    """Bytes of one face record in this version."""
+    return FACE_RECORD_BASE_SIZE + 2 * class_count
+
+
+def max_faces_for(class_count, with_hmac=False, max_size=MAX_DATAGRAM):
+    """How many face records fit in one datagram of at most ``max_size`` bytes."""
+    room = max_size - FRAME_HEADER_SIZE - CRC_SIZE - (HMAC_SIZE if with_hmac else 0)
+    return max(0, min(255, room // record_size(class_count)))
+
+
+def valid_device_id(device_id):
+    """True for 1..16 characters from [A-Za-z0-9_.-]."""
+    try:
+        raw = device_id.encode("ascii")
+    except (AttributeError, UnicodeError):
+        return False
+    return _DEVICE_ID_RE.fullmatch(raw) is not None
+
+
+def _device_bytes(device_id):
+    if not valid_device_id(device_id):
+        raise EncodeError("device id must be 1..16 characters from [A-Za-z0-9_.-], got %r" % (device_id,))
+    return device_id.encode("ascii")
+
+
+def _clamp_i16(v):
+    v = int(v)
+    return -32768 if v < -32768 else 32767 if v > 32767 else v
+
+
+def _key_bytes(key):
+    if key is None or key == b"" or key == "":
+        return None
+    if isinstance(key, str):
+        return key.encode("utf-8")
+    return bytes(key)
+
+
+def _seal(body, key):
+    """Append CRC32 and, with a key, the HMAC-SHA256 tag. ``body`` is a bytearray with the flags already set."""
+    body += _U32.pack(crc32(body) & 0xFFFFFFFF)
+    if key is not None:
+        body += hmac.digest(key, bytes(body), "sha256")
+    return bytes(body)
+
+
+# ---------------------------------------------------------------------------------------------- encoding
+
+def encode_frame(device_id, session_id, seq, send_time_us, capture_time_us, width, height, labels_crc,
+                 class_count, faces, faces_detected=None, key=None, max_size=MAX_DATAGRAM):
+    """Build one FRAME datagram.
+
+    ``faces`` are :class:`Face` objects in priority order (the device sorts biggest first); those that do
+    not fit in ``max_size`` bytes are left out and FLAG_TRUNCATED is set. ``faces_detected`` defaults to
+    ``len(faces)``. ``key`` (bytes or str) adds an HMAC-SHA256 tag.
+    """
+    dev = _device_bytes(device_id)
+    if not 1 <= class_count <= 255:
+        raise EncodeError("class_count must be 1..255, got %r" % (class_count,))
+    key = _key_bytes(key)
+    if faces_detected is None:
+        faces_detected = len(faces)
+    capacity = max_faces_for(class_count, key is not None, max_size)
+    n = min(len(faces), capacity)
+    flags = FLAG_HMAC if key is not None else 0
+    if n < len(faces) or faces_detected > n:
+        flags |= FLAG_TRUNCATED
+    rec_len = record_size(class_count)
+    body = bytearray(_FRAME_HEADER.pack(
+        MAGIC, VERSION_MAJOR, VERSION_MINOR, MSG_FRAME, flags, FRAME_HEADER_SIZE, dev,
+        session_id & 0xFFFFFFFF, seq & 0xFFFFFFFF, send_time_us & 0xFFFFFFFFFFFFFFFF,
+        capture_time_us & 0xFFFFFFFFFFFFFFFF, min(max(int(width), 0), 0xFFFF),
+        min(max(int(height), 0), 0xFFFF), labels_crc & 0xFFFFFFFF, n, min(max(faces_detected, n), 255),
+        class_count, 0, rec_len))
+    scores_fmt = struct.Struct("<%dH" % class_count)
+    zeros = (0,) * class_count
+    for face in faces[:n]:
+        kps = face.keypoints
+        if len(kps) != 10:
+            raise EncodeError("a face needs 10 keypoint values (5 points), got %d" % len(kps))
+        top = NO_CLASS if face.top_class is None else int(face.top_class)
+        if top != NO_CLASS and not 0 <= top < class_count:
+            raise EncodeError("top_class %r outside 0..%d" % (top, class_count - 1))
+        scores = face.scores
+        if scores:
+            if len(scores) != class_count:
+                raise EncodeError("a face has %d scores for %d classes" % (len(scores), class_count))
+            q = tuple(quantize_score(s) for s in scores)
+        else:
+            q = zeros
+        body += _FACE_BASE.pack(
+            _clamp_i16(face.x), _clamp_i16(face.y), _clamp_i16(face.w), _clamp_i16(face.h),
+            *[_clamp_i16(v) for v in kps],
+            quantize_score(face.score), top, int(face.flags) & 0xFF, int(face.track_id) & 0xFFFF)
+        body += scores_fmt.pack(*q)
+    return _seal(body, key)
+
+
+def encode_meta(device_id, session_id, seq, send_time_us, info, key=None, max_size=MAX_DATAGRAM):
+    """Build one META datagram from a JSON-serialisable dict that has a ``labels`` list of strings."""
+    dev = _device_bytes(device_id)
+    labels = info.get("labels") if isinstance(info, dict) else None
+    if not isinstance(labels, list) or not labels or not all(isinstance(s, str) for s in labels):
+        raise EncodeError("META info needs a non-empty 'labels' list of strings")
+    key = _key_bytes(key)
+    flags = FLAG_HMAC if key is not None else 0
+    payload = json.dumps(info, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = bytearray(_COMMON.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, MSG_META, flags, META_HEADER_SIZE, dev,
+                                  session_id & 0xFFFFFFFF, seq & 0xFFFFFFFF,
+                                  send_time_us & 0xFFFFFFFFFFFFFFFF))
+    body += payload
+    size = len(body) + CRC_SIZE + (HMAC_SIZE if key is not None else 0)
+    if size > max_size:
+        raise EncodeError("META message is %d bytes, more than %d: shorten it" % (size, max_size))
+    return _seal(body, key)
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+_records_structs = {}
+
+
+def _records_struct(class_count, face_count, rec_len):
+    """One Struct for all records of a frame; unknown trailing bytes of each record are skipped as pad."""
+    k = (class_count, face_count, rec_len)
+    s = _records_structs.get(k)
+    if s is None:
+        pad = rec_len - FACE_RECORD_BASE_SIZE - 2 * class_count
+        one = "hhhh10hHBBH%dH" % class_count + ("%dx" % pad if pad else "")
+        s = struct.Struct("<" + one * face_count)
+        if len(_records_structs) > 512:  # bounded: adversarial senders can vary the key
+            _records_structs.clear()
+        _records_structs[k] = s
+    return s
+
+
+def _device_id(raw):
+    raw = raw.rstrip(b"\0")
+    if _DEVICE_ID_RE.fullmatch(raw) is None:
+        raise FieldError("device id %r is not 1..16 characters from [A-Za-z0-9_.-]" % (raw[:16],))
+    return raw.decode("ascii")
+
+
+def decode(data, key=None):
+    """Decode one datagram into a FrameMessage or MetaMessage; raise a ProtocolError subclass otherwise.
+
+    With ``key`` (bytes or str, non-empty) only datagrams carrying a valid HMAC-SHA256 tag made with that
+    key are accepted. Without a key a tag, if present, is skipped (``authenticated`` is then False).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise FieldError("a datagram must be bytes, got %s" % type(data).__name__)
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    size = len(data)
+    if size < COMMON_HEADER_SIZE + CRC_SIZE:
+        if size >= 4 and data[:4] != MAGIC:
+            raise BadMagicError("not a fer_ros MaixCAM datagram (magic %r)" % (bytes(data[:4]),))
+        raise TruncatedError("%d bytes is shorter than the smallest message" % size)
+    if size > MAX_DECODE:
+        raise OversizeError("%d bytes is longer than any UDP payload" % size)
+    (magic, major, minor, msg_type, flags, header_len, dev_raw, session_id, seq,
+     send_us) = _COMMON.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise BadMagicError("not a fer_ros MaixCAM datagram (magic %r)" % (magic,))
+    if major != VERSION_MAJOR:
+        raise UnsupportedVersionError("protocol version %d.%d, this decoder reads %d.x"
+                                      % (major, minor, VERSION_MAJOR))
+    key = _key_bytes(key)
+    tag_len = HMAC_SIZE if flags & FLAG_HMAC else 0
+    end = size - CRC_SIZE - tag_len  # end of header + body
+    if end < COMMON_HEADER_SIZE:
+        raise TruncatedError("%d bytes cannot hold the header, CRC and HMAC tag" % size)
+    if tag_len:
+        if key is not None:
+            expected = hmac.digest(key, data[:size - HMAC_SIZE], "sha256")
+            if not hmac.compare_digest(expected, data[size - HMAC_SIZE:]):
+                raise AuthenticationError("HMAC tag does not match the shared key")
+    elif key is not None:
+        raise AuthenticationError("no HMAC tag, and this receiver requires one")
+    if _U32.unpack_from(data, end)[0] != crc32(data[:end]) & 0xFFFFFFFF:
+        raise ChecksumError("CRC32 mismatch")
+    authenticated = key is not None
+    device_id = _device_id(dev_raw)
+    if msg_type == MSG_FRAME:
+        return _decode_frame(data, minor, flags, header_len, end, device_id, session_id, seq, send_us,
+                             authenticated)
+    if msg_type == MSG_META:
+        return _decode_meta(data, minor, flags, header_len, end, device_id, session_id, seq, send_us,
+                            authenticated)
+    raise UnknownMessageTypeError("message type %d is not known to this decoder" % msg_type)
+
+
+def _decode_frame(data, minor, flags, header_len, end, device_id, session_id, seq, send_us, authenticated):
+    if header_len < FRAME_HEADER_SIZE or header_len > end:
+        raise LengthError("FRAME header length %d outside %d..%d" % (header_len, FRAME_HEADER_SIZE, end))
+    (capture_us, width, height, labels_crc, face_count, detected, class_count, _reserved,
+     rec_len) = _FRAME_EXT.unpack_from(data, COMMON_HEADER_SIZE)
+    if class_count == 0:
+        raise FieldError("class count is 0")
+    base = FACE_RECORD_BASE_SIZE + 2 * class_count
+    if rec_len < base:
+        raise LengthError("record length %d shorter than %d for %d classes" % (rec_len, base, class_count))
+    if header_len + face_count * rec_len != end:
+        raise LengthError("%d faces of %d bytes after a %d-byte header do not fill %d bytes"
+                          % (face_count, rec_len, header_len, end))
+    if detected < face_count:
+        raise FieldError("faces_detected %d < face count %d" % (detected, face_count))
+    faces = []
+    if face_count:
+        values = _records_struct(class_count, face_count, rec_len).unpack_from(data, header_len)
+        inv = _INV_SCALE
+        stride = 18 + class_count  # values per record
+        for i in range(0, face_count * stride, stride):
+            top = values[i + 15]
+            if top == NO_CLASS:
+                top = None
+            elif top >= class_count:
+                raise FieldError("top class %d outside 0..%d" % (top, class_count - 1))
+            faces.append(Face(values[i], values[i + 1], values[i + 2], values[i + 3], values[i + 14] * inv,
+                              values[i + 4:i + 14], top, values[i + 16], values[i + 17],
+                              tuple([q * inv for q in values[i + 18:i + 18 + class_count]])))
+    return FrameMessage(minor, flags, device_id, session_id, seq, send_us, capture_us, width, height,
+                        labels_crc, detected, class_count, faces, authenticated)
+
+
+def _decode_meta(data, minor, flags, header_len, end, device_id, session_id, seq, send_us, authenticated):
+    if header_len < META_HEADER_SIZE or header_len > end:
+        raise LengthError("META header length %d outside %d..%d" % (header_len, META_HEADER_SIZE, end))
+    try:
+        info = json.loads(bytes(data[header_len:end]).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise FieldError("META payload is not UTF-8 JSON: %s" % (exc,)) from None
+    if not isinstance(info, dict):
+        raise FieldError("META payload is not a JSON object")
+    labels = info.get("labels")
+    if (not isinstance(labels, list) or not 1 <= len(labels) <= _MAX_LABELS
+            or not all(isinstance(s, str) and 0 < len(s) <= _MAX_LABEL_LEN for s in labels)):
+        raise FieldError("META labels must be a list of 1..%d non-empty strings" % _MAX_LABELS)
+    labels = tuple(labels)
+    try:
+        labels_crc = labels_checksum(labels)
+    except UnicodeError:  # a lone surrogate escaped in the JSON ("\\ud800") has no UTF-8 form
+        raise FieldError("META labels are not valid Unicode") from None
+    return MetaMessage(minor, flags, device_id, session_id, seq, send_us, info, labels, labels_crc,
+                       authenticated)

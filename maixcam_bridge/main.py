@@ -1,0 +1,439 @@
+"""fer_ros MaixCAM app: face detection + expression classification on the NPU, streamed over UDP.
+
+Per camera frame: ``nn.YOLOv8`` face detector (``nn.YOLO11`` on MaixCAM2) -> ``nn.FaceLandmarks(model="")
+.crop_image`` (eye-aligned square crop) -> grayscale -> ``nn.Classifier(face_emotion.mud).classify(softmax=True)``
+-> one UDP datagram (fer_maix_protocol FRAME), also when no face is seen, so that "no face" differs from
+"link down". Once a second a META datagram carries labels, models, thresholds, per-stage timings, temperature
+and versions. The socket is non-blocking: a send that cannot go out now is dropped and counted, the vision
+loop never waits for the network.
+
+Configuration: ``config.json`` beside this file, or the path in argv[1] or in the FER_MAIX_CONFIG environment
+variable. See README.md and PROTOCOL.md in this folder.
+"""
+
+import json
+import os
+import random
+import socket
+import sys
+
+APP_DIR = os.path.dirname(os.path.abspath(__file__))
+if APP_DIR not in sys.path:  # fer_maix_protocol.py lives in the app folder
+    sys.path.insert(0, APP_DIR)
+
+import fer_maix_protocol as proto  # noqa: E402
+from maix import app, camera, display, image, nn, time  # noqa: E402
+
+try:
+    from maix import sys as maix_sys  # noqa: E402
+except ImportError:  # older MaixPy
+    maix_sys = None
+
+APP_NAME = "fer_ros_maixcam"
+APP_VERSION = "1.0.0"
+
+DEFAULT_CONFIG = {
+    "device_name": "maixcam",
+    "destination": {"host": "192.168.1.100", "port": 7460},
+    "hmac_key": "",
+    "detector": {
+        "model": "/root/models/yolov8n_face.mud",
+        "model_maixcam2": "/root/models/yolo11s_face.mud",
+        "conf_th": 0.5,
+        "iou_th": 0.45,
+        "keypoint_th": 0.5,
+    },
+    "classifier": {"model": "/root/models/face_emotion.mud", "crop_scale": 1.2},
+    "label_map": {},
+    "max_faces": 8,
+    "display": True,
+    "meta_interval_s": 1.0,
+    "resolve_retry_s": 5.0,
+    "error_hold_s": 10.0,
+}
+
+# MaixPy's face_emotion.mud says "disgust", "fear", "surprise": the ROS side speaks ROS4HRI spellings.
+LABEL_ALIASES = {
+    "happiness": "happy", "joy": "happy", "sadness": "sad", "anger": "angry", "surprise": "surprised",
+    "disgust": "disgusted", "fear": "scared", "fearful": "scared", "afraid": "scared",
+}
+
+STAGES = ("capture", "detect", "crop", "classify", "send", "display", "total")
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+def _merge(base, override):
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def config_path(argv=None):
+    argv = sys.argv if argv is None else argv
+    if len(argv) > 1 and argv[1]:
+        return argv[1]
+    return os.environ.get("FER_MAIX_CONFIG") or os.path.join(APP_DIR, "config.json")
+
+
+def load_config(path):
+    """Defaults overridden by the JSON file at ``path`` (missing file: defaults). Raises ValueError when invalid."""
+    cfg = dict(DEFAULT_CONFIG)
+    if os.path.exists(path):
+        with open(path, "r", encoding="utf-8") as f:
+            user = json.load(f)
+        if not isinstance(user, dict):
+            raise ValueError("%s must hold a JSON object" % path)
+        cfg = _merge(DEFAULT_CONFIG, user)
+    if not proto.valid_device_id(cfg["device_name"]):
+        raise ValueError("device_name %r: use 1..16 characters from A-Z a-z 0-9 _ . -" % (cfg["device_name"],))
+    port = cfg["destination"]["port"]
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError("destination.port must be 1..65535")
+    return cfg
+
+
+def canonical_labels(labels, label_map):
+    out = []
+    for name in labels:
+        key = str(name).strip()
+        key = label_map.get(key, label_map.get(key.lower(), key.lower()))
+        out.append(LABEL_ALIASES.get(key, key))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+class UdpSender:
+    """Non-blocking UDP sender: a datagram that cannot leave now is dropped and counted, never waited for."""
+
+    def __init__(self, host, port, retry_s):
+        self.host, self.port, self.retry_s = host, port, retry_s
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        self.addr = None
+        self._next_resolve_us = 0
+        self.sent = 0
+        self.errors = 0
+        self.last_error = ""
+
+    def _resolve(self):
+        now = time.ticks_us()
+        if now < self._next_resolve_us:
+            return False
+        try:  # an IP literal resolves without any network traffic; a host name may block once here
+            self.addr = socket.getaddrinfo(self.host, self.port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+            return True
+        except OSError as exc:
+            self._next_resolve_us = now + int(self.retry_s * 1e6)
+            self.errors += 1
+            self.last_error = "resolve %s: %s" % (self.host, exc)
+            return False
+
+    def send(self, datagram):
+        if self.addr is None and not self._resolve():
+            return False
+        try:
+            self.sock.sendto(datagram, self.addr)
+            self.sent += 1
+            return True
+        except OSError as exc:  # EAGAIN (buffer full), ENETUNREACH (Wi-Fi down), ECONNREFUSED (ICMP), ...
+            self.errors += 1
+            self.last_error = "%s: %s" % (type(exc).__name__, exc)
+            return False
+
+
+class IouTracker:
+    """Stable small track ids across frames: pairs are matched by decreasing IoU (not first come, first served)."""
+
+    def __init__(self, iou_th=0.3, max_missed=5):
+        self.iou_th, self.max_missed = iou_th, max_missed
+        self.tracks = {}  # id -> [x, y, w, h, missed]
+        self._next_id = 1
+
+    @staticmethod
+    def _iou(a, b):
+        ix = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+        iy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+        if ix <= 0 or iy <= 0:
+            return 0.0
+        inter = ix * iy
+        return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
+
+    def update(self, faces):
+        pairs = []
+        for tid, t in self.tracks.items():
+            for i, f in enumerate(faces):
+                iou = self._iou(t, (f.x, f.y, f.w, f.h))
+                if iou >= self.iou_th:
+                    pairs.append((iou, tid, i))
+        pairs.sort(reverse=True)
+        used_t, used_f = set(), set()
+        for _, tid, i in pairs:
+            if tid in used_t or i in used_f:
+                continue
+            used_t.add(tid)
+            used_f.add(i)
+            faces[i].track_id = tid
+            f = faces[i]
+            self.tracks[tid] = [f.x, f.y, f.w, f.h, 0]
+        for tid in list(self.tracks):
+            if tid not in used_t:
+                self.tracks[tid][4] += 1
+                if self.tracks[tid][4] > self.max_missed:
+                    del self.tracks[tid]
+        for i, f in enumerate(faces):
+            if i not in used_f:
+                tid = self._next_id
+                self._next_id = self._next_id % 0xFFFF + 1  # 1..65535, 0 means "no track"
+                f.track_id = tid
+                self.tracks[tid] = [f.x, f.y, f.w, f.h, 0]
+
+
+def read_temperature_c():
+    try:
+        with open("/sys/class/thermal/thermal_zone0/temp", "r") as f:
+            return round(int(f.read().strip()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def device_model():
+    try:
+        return maix_sys.device_name() if maix_sys is not None else "MaixCAM"
+    except Exception:  # noqa: BLE001 - informative only
+        return "MaixCAM"
+
+
+def maixpy_version():
+    try:
+        import maix
+        return str(getattr(maix, "__version__", "unknown"))
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------------------------- the app
+
+class ExpressionStreamer:
+    """Owns the models, the camera and the sender; ``step()`` processes one frame."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        det = cfg["detector"]
+        self.model_name = device_model()
+        if self.model_name.lower() == "maixcam2":
+            self.detector_model = det["model_maixcam2"]
+            self.detector = nn.YOLO11(model=self.detector_model, dual_buff=False)
+        else:
+            self.detector_model = det["model"]
+            self.detector = nn.YOLOv8(model=self.detector_model, dual_buff=False)
+        # only crop_image is used: no landmarks model is loaded
+        self.landmarks = nn.FaceLandmarks(model="")
+        self.classifier_model = cfg["classifier"]["model"]
+        self.classifier = nn.Classifier(model=self.classifier_model, dual_buff=False)
+        self.labels = canonical_labels(self.classifier.labels, cfg.get("label_map") or {})
+        self.class_count = len(self.labels)
+        self.labels_crc = proto.labels_checksum(self.labels)
+        self.cam = camera.Camera(self.detector.input_width(), self.detector.input_height(),
+                                 self.detector.input_format())
+        self.disp = display.Display() if cfg.get("display") else None
+        dest = cfg["destination"]
+        self.sender = UdpSender(dest["host"], int(dest["port"]), float(cfg["resolve_retry_s"]))
+        self.key = cfg.get("hmac_key") or None
+        self.device_id = cfg["device_name"]
+        self.session_id = random.getrandbits(32) or 1
+        self.seq = 0
+        self.tracker = IouTracker()
+        self.started_us = time.ticks_us()
+        self.meta_interval_us = int(float(cfg["meta_interval_s"]) * 1e6)
+        self.next_meta_us = 0
+        self.frames = 0
+        self.faces_total = 0
+        self.eyes_invalid = 0
+        self.frame_errors = 0
+        self._error_kinds = set()
+        self._window_start_us = self.started_us
+        self._window_frames = 0
+        self._stage_sums = dict.fromkeys(STAGES, 0)
+        self.fps = 0.0
+        self.timings_ms = dict.fromkeys(STAGES, 0.0)
+
+    # -- one frame
+    def step(self):
+        det = self.cfg["detector"]
+        cls_w, cls_h = self.classifier.input_width(), self.classifier.input_height()
+        cls_fmt = self.classifier.input_format()
+        crop_scale = float(self.cfg["classifier"]["crop_scale"])
+        max_faces = int(self.cfg["max_faces"])
+
+        t0 = time.ticks_us()
+        img = self.cam.read()
+        t_capture = time.ticks_us()
+        objs = self.detector.detect(img, conf_th=det["conf_th"], iou_th=det["iou_th"],
+                                    keypoint_th=det["keypoint_th"], sort=1)
+        t_detect = time.ticks_us()
+        crop_us = classify_us = 0
+        faces = []
+        for i, obj in enumerate(objs):
+            if max_faces > 0 and i >= max_faces:
+                break
+            pts = list(obj.points)[:10]
+            pts += [-1] * (10 - len(pts))
+            face = proto.Face(obj.x, obj.y, obj.w, obj.h, obj.score, pts)
+            if min(pts[:4]) < 0:  # an eye is missing: the aligned crop would be meaningless
+                face.flags |= proto.FACE_EYES_INVALID
+                self.eyes_invalid += 1
+            else:
+                ta = time.ticks_us()
+                crop = self.landmarks.crop_image(img, obj.x, obj.y, obj.w, obj.h, obj.points, cls_w, cls_h,
+                                                 crop_scale)
+                if crop and crop.format() != cls_fmt:
+                    crop = crop.to_format(cls_fmt)  # face_emotion.mud takes grayscale
+                tb = time.ticks_us()
+                crop_us += tb - ta
+                if not crop:
+                    face.flags |= proto.FACE_CROP_FAILED
+                else:
+                    res = self.classifier.classify(crop, softmax=True)
+                    classify_us += time.ticks_us() - tb
+                    scores = [0.0] * self.class_count
+                    for idx, score in res:
+                        if 0 <= idx < self.class_count:
+                            scores[idx] = score
+                    face.scores = scores
+                    face.top_class = res[0][0] if res and 0 <= res[0][0] < self.class_count else None
+                    if face.top_class is not None:
+                        face.flags |= proto.FACE_CLASSIFIED
+            faces.append(face)
+        self.tracker.update(faces)
+
+        t_send = time.ticks_us()
+        self.send_frame(faces, len(objs), t_capture, img.width(), img.height())
+        t_sent = time.ticks_us()
+        if self.disp is not None:
+            self.draw(img, faces)
+            self.disp.show(img)
+        t_end = time.ticks_us()
+
+        self.frames += 1
+        self.faces_total += len(faces)
+        self._window_frames += 1
+        sums = self._stage_sums
+        sums["capture"] += t_capture - t0
+        sums["detect"] += t_detect - t_capture
+        sums["crop"] += crop_us
+        sums["classify"] += classify_us
+        sums["send"] += t_sent - t_send
+        sums["display"] += t_end - t_sent
+        sums["total"] += t_end - t0
+        if t_end >= self.next_meta_us:
+            self.send_meta(t_end)
+
+    def send_frame(self, faces, detected, capture_us, width, height):
+        self.seq = (self.seq + 1) & 0xFFFFFFFF
+        datagram = proto.encode_frame(self.device_id, self.session_id, self.seq, time.ticks_us(), capture_us,
+                                      width, height, self.labels_crc, self.class_count, faces,
+                                      faces_detected=detected, key=self.key)
+        self.sender.send(datagram)
+
+    def send_meta(self, now_us):
+        elapsed = max(now_us - self._window_start_us, 1)
+        if self._window_frames:
+            self.fps = round(self._window_frames * 1e6 / elapsed, 2)
+            self.timings_ms = {k: round(v / 1000.0 / self._window_frames, 2) for k, v in self._stage_sums.items()}
+        self._window_start_us = now_us
+        self._window_frames = 0
+        self._stage_sums = dict.fromkeys(STAGES, 0)
+        det = self.cfg["detector"]
+        info = {
+            "labels": self.labels,
+            "app": APP_NAME,
+            "app_version": APP_VERSION,
+            "protocol": "%d.%d" % (proto.VERSION_MAJOR, proto.VERSION_MINOR),
+            "maixpy": maixpy_version(),
+            "device_model": self.model_name,
+            "models": {"detector": self.detector_model, "classifier": self.classifier_model},
+            "thresholds": {"conf_th": det["conf_th"], "iou_th": det["iou_th"], "keypoint_th": det["keypoint_th"],
+                           "crop_scale": self.cfg["classifier"]["crop_scale"], "max_faces": self.cfg["max_faces"]},
+            "frame": [self.cam.width(), self.cam.height()],
+            "fps": self.fps,
+            "timings_ms": self.timings_ms,
+            "temperature_c": read_temperature_c(),
+            "uptime_s": round((now_us - self.started_us) / 1e6, 1),
+            "frames": self.frames,
+            "faces": self.faces_total,
+            "eyes_invalid": self.eyes_invalid,
+            "frame_errors": self.frame_errors,
+            "send_errors": self.sender.errors,
+            "last_send_error": self.sender.last_error[:80],
+        }
+        self.seq = (self.seq + 1) & 0xFFFFFFFF
+        self.sender.send(proto.encode_meta(self.device_id, self.session_id, self.seq, time.ticks_us(), info,
+                                           key=self.key))
+        self.next_meta_us = now_us + self.meta_interval_us
+
+    def draw(self, img, faces):
+        for face in faces:
+            ok = face.top_class is not None
+            color = image.COLOR_GREEN if ok else image.COLOR_RED
+            img.draw_rect(face.x, face.y, face.w, face.h, color, 2)
+            text = "%s %.2f" % (self.labels[face.top_class], face.scores[face.top_class]) if ok else "?"
+            img.draw_string(face.x, max(face.y - 16, 0), text, color)
+        img.draw_string(2, 2, "%.1f fps -> %s:%d" % (self.fps, self.sender.host, self.sender.port),
+                        image.COLOR_WHITE)
+
+    def note_error(self, exc):
+        """A frame that failed: count it, print the first of each kind, go on with the next frame."""
+        self.frame_errors += 1
+        kind = type(exc).__name__
+        if kind not in self._error_kinds:
+            self._error_kinds.add(kind)
+            print("frame error (%s): %s" % (kind, exc))
+
+
+def show_fatal(message, hold_s):
+    """Print a start-up failure, show it on the screen for ``hold_s`` seconds (or until the user exits)."""
+    print(message)
+    try:
+        disp = display.Display()
+        img = image.Image(disp.width(), disp.height())
+        img.draw_string(0, 0, message[-600:], image.COLOR_WHITE)
+        disp.show(img)
+        end = time.ticks_ms() + int(hold_s * 1000)
+        while not app.need_exit() and time.ticks_ms() < end:
+            time.sleep_ms(100)
+    except Exception:  # noqa: BLE001 - the message is already printed
+        pass
+
+
+def main(argv=None):
+    path = config_path(argv)
+    try:
+        cfg = load_config(path)
+        streamer = ExpressionStreamer(cfg)
+    except Exception:  # noqa: BLE001 - any start-up failure is shown to the user, then the app ends
+        import traceback
+        show_fatal("fer_ros app failed to start (config %s):\n%s" % (path, traceback.format_exc()),
+                   float(DEFAULT_CONFIG["error_hold_s"]))
+        return 1
+    print("fer_ros MaixCAM app %s: device %s session %08x -> %s:%d, labels %s"
+          % (APP_VERSION, streamer.device_id, streamer.session_id, streamer.sender.host, streamer.sender.port,
+             ",".join(streamer.labels)))
+    streamer.send_meta(time.ticks_us())  # labels first, so the bridge can publish the very first frame
+    while not app.need_exit():
+        try:
+            streamer.step()
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
+            streamer.note_error(exc)
+            if streamer.frame_errors > 1000 and streamer.frame_errors > 10 * max(streamer.frames, 1):
+                show_fatal("fer_ros app: too many frame errors, last: %r" % (exc,), float(cfg["error_hold_s"]))
+                return 1
+    print("fer_ros MaixCAM app: %d frames, %d datagrams sent, %d send errors, %d frame errors"
+          % (streamer.frames, streamer.sender.sent, streamer.sender.errors, streamer.frame_errors))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""pip installation of the fer_ros Python package (``pip install -e .`` in the development venv).
+
+A ROS workspace builds this package with colcon through CMakeLists.txt instead (build_type ament_cmake), which
+also generates the message classes; see README.md.
+"""
+
+from setuptools import find_packages, setup
+
+NODES = ("expression_node", "overlay_node", "mirror_node", "camera_node", "maixcam_bridge_node")
+
+setup(
+    name="fer_ros",
+    version="0.1.0",
+    description="Facial expression recognition for robots (ROS 2): face detection, alignment, ONNX "
+    "expression classification, tracking, smoothing.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=("fer_ros", "fer_ros.*")),
+    package_data={"fer_ros": ["models/*.onnx", "models/sidecars/*.json"]},
+    install_requires=[
+        "numpy",
+        "onnxruntime",
+        "opencv-python-headless",
+        "pyyaml",
+        "tqdm",
+    ],
+    extras_require={
+        "train": ["torch==2.13.0", "onnx"],
+        "dev": ["pytest", "pytest-timeout", "ruff"],
+    },
+    entry_points={
+        "console_scripts": [
+            "fer-ros = fer_ros.cli.main:main",
+            *(f"fer-ros-{node.replace('_', '-')} = fer_ros.nodes.{node}:main" for node in NODES),
+        ],
+    },
+)

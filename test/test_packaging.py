@@ -1,0 +1,49 @@
+"""The package definitions agree with each other: package.xml, CMakeLists.txt, setup.py, the registry."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from catkin_pkg.package import parse_package
+
+ROOT = Path(__file__).resolve().parent.parent
+NODES = ("expression_node", "overlay_node", "mirror_node", "camera_node", "maixcam_bridge_node")
+
+
+def test_package_xml_is_a_valid_format_3_interface_package() -> None:
+    package = parse_package(str(ROOT / "package.xml"))
+    package.validate()
+    assert package.package_format == 3 and package.name == "fer_ros"
+    assert [str(lic) for lic in package.licenses] == ["Apache-2.0"]
+    assert package.get_build_type() == "ament_cmake"
+    assert "rosidl_interface_packages" in [group.name for group in package.member_of_groups]
+    buildtool = {dep.name for dep in package.buildtool_depends}
+    assert {"ament_cmake", "ament_cmake_python", "rosidl_default_generators"} <= buildtool
+    run = {dep.name for dep in package.exec_depends}
+    for key in ("rclpy", "std_msgs", "sensor_msgs", "diagnostic_msgs", "visualization_msgs",
+                "rosidl_default_runtime", "python3-numpy", "python3-opencv", "python3-yaml",
+                "python3-onnxruntime-pip", "launch", "launch_ros"):  # fmt: skip
+        assert key in run, key
+
+
+def test_versions_agree() -> None:
+    version = parse_package(str(ROOT / "package.xml")).version
+    assert f'version="{version}"' in (ROOT / "setup.py").read_text()
+    assert f'__version__ = "{version}"' in (ROOT / "fer_ros" / "__init__.py").read_text()
+
+
+def test_every_node_has_a_ros2_run_executable_and_a_console_script() -> None:
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    listed = re.search(r"set\(FER_ROS_NODES ([^)]*)\)", cmake).group(1).split()
+    assert tuple(listed) == NODES
+    setup_nodes = re.search(r"^NODES = \(([^)]*)\)", (ROOT / "setup.py").read_text(), re.M).group(1)
+    assert tuple(re.findall(r'"(\w+)"', setup_nodes)) == NODES
+
+
+def test_cmake_generates_the_three_messages() -> None:
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    messages = sorted(p.name for p in (ROOT / "msg").glob("*.msg"))
+    assert messages == ["ExpressionCommand.msg", "FaceExpression.msg", "FaceExpressionArray.msg"]
+    for name in messages:
+        assert f'"msg/{name}"' in cmake
