@@ -1,5 +1,5 @@
 # fer_ros development tasks. On a fresh machine (Debian/Ubuntu with python3-venv, cmake, a C/C++ compiler):
-#   make demo    set everything up, then run the pipeline on the shared sample images
+#   make demo    set everything up, then run the ROS 2 graph offline on a sample video (no camera needed)
 #   make test    set everything up, lint, run the test suite
 # `make setup` is idempotent: each step has a stamp file under .venv/.stamps and re-runs only when its inputs
 # change (a no-op run takes seconds).
@@ -15,6 +15,7 @@ STAMPS := $(VENV)/.stamps
 BUILD_DIR := $(CURDIR)/build/venv
 SHARED ?= $(abspath $(CURDIR)/../shared)
 MODEL_MIRROR ?= $(SHARED)/models
+MEDIA_MIRROR ?= $(SHARED)/media
 JOBS ?= 2
 PYTEST_ARGS ?=
 PYTEST_TIMEOUT ?= 300
@@ -26,12 +27,13 @@ INTERFACE_INPUTS := $(wildcard msg/*.msg) CMakeLists.txt package.xml
 
 help:
 	@echo "make setup   create .venv: pinned requirements, messages built by rosidl, fer_ros editable, models"
-	@echo "make demo    setup, then detect faces and expressions in the shared sample images"
+	@echo "make demo    setup, then run the ROS 2 graph on a sample video: build/demo/annotated.mp4 + summary"
 	@echo "make test    setup, ruff, pytest (PYTEST_ARGS='-m \"not ros\"' to skip the DDS tests)"
 	@echo "make lint    ruff check"
 	@echo "make lock    re-pin requirements/lock.txt from the current venv"
 	@echo "make clean   remove build outputs (keeps .venv); make distclean also removes .venv"
-	@echo "Variables: MODEL_MIRROR=$(MODEL_MIRROR)  FER_ROS_MODEL_DIR=$${FER_ROS_MODEL_DIR:-~/.cache/fer_ros/models}"
+	@echo "Variables: MODEL_MIRROR=$(MODEL_MIRROR)  MEDIA_MIRROR=$(MEDIA_MIRROR)  DEMO_SOURCE=..."
+	@echo "           FER_ROS_MODEL_DIR=$${FER_ROS_MODEL_DIR:-~/.cache/fer_ros/models}"
 
 setup: $(STAMPS)/editable models
 
@@ -103,10 +105,16 @@ test: setup setup-train
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): treated as a failure" >&2; exit 1; fi; \
 	exit $$rc
 
-DEMO_IMAGES := $(SHARED)/media/astronaut.png $(SHARED)/media/pyfeat/multi_face.jpg
+# The demo plays a sample video from the media mirror (a copy of shared/media; DEMO_SOURCE may be any video,
+# image, image folder or webcam index) through camera, expression, overlay and mirror nodes in one process,
+# with DDS kept on this machine, and leaves build/demo/annotated.mp4 and build/demo/summary.json.
+DEMO_SOURCE ?= $(MEDIA_MIRROR)/pyfeat/WolfgangLanger_Pexels.mp4
+DEMO_SECONDS ?= 10
 demo: setup
-	$(VENV)/bin/fer-ros image $(DEMO_IMAGES) --out build/demo
-	@echo "annotated images: build/demo/"
+	@[[ "$(DEMO_SOURCE)" =~ ^[0-9]+$$ ]] || [ -e "$(DEMO_SOURCE)" ] || { echo "demo sample $(DEMO_SOURCE) not found: set MEDIA_MIRROR to a copy of" \
+		"shared/media, or DEMO_SOURCE to a video, an image or a folder of images" >&2; exit 1; }
+	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(VENV)/bin/fer-ros run --config config/fer.yaml \
+		--source "$(DEMO_SOURCE)" --duration $(DEMO_SECONDS) --record build/demo
 
 lock: $(STAMPS)/requirements
 	$(PY) requirements/freeze.py

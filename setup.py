@@ -14,8 +14,11 @@ setup(
     description="Facial expression recognition for robots (ROS 2): face detection, alignment, ONNX "
     "expression classification, tracking, smoothing.",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=("fer_ros", "fer_ros.*")),
+    # The MaixCAM wire protocol: one file shared by the device app (maixcam_bridge/ is the MaixPy app folder,
+    # no __init__.py) and the bridge node, which imports it as maixcam_bridge.fer_maix_protocol.
+    py_modules=["maixcam_bridge.fer_maix_protocol"],
     package_data={"fer_ros": ["models/*.onnx", "models/sidecars/*.json"]},
     install_requires=[
         "numpy",

@@ -25,16 +25,48 @@ except ImportError:  # pragma: no cover - minimal interpreters only
     from binascii import crc32
 
 __all__ = [
-    "MAGIC", "VERSION_MAJOR", "VERSION_MINOR", "MSG_FRAME", "MSG_META",
-    "FLAG_TRUNCATED", "FLAG_HMAC", "FACE_CLASSIFIED", "FACE_EYES_INVALID", "FACE_CROP_FAILED",
-    "NO_CLASS", "NO_TRACK", "MAX_DATAGRAM", "MAX_DECODE", "HMAC_SIZE", "CRC_SIZE",
-    "COMMON_HEADER_SIZE", "FRAME_HEADER_SIZE", "META_HEADER_SIZE", "FACE_RECORD_BASE_SIZE",
-    "ProtocolError", "TruncatedError", "OversizeError", "BadMagicError", "UnsupportedVersionError",
-    "UnknownMessageTypeError", "LengthError", "ChecksumError", "AuthenticationError", "FieldError",
+    "MAGIC",
+    "VERSION_MAJOR",
+    "VERSION_MINOR",
+    "MSG_FRAME",
+    "MSG_META",
+    "FLAG_TRUNCATED",
+    "FLAG_HMAC",
+    "FACE_CLASSIFIED",
+    "FACE_EYES_INVALID",
+    "FACE_CROP_FAILED",
+    "NO_CLASS",
+    "NO_TRACK",
+    "MAX_DATAGRAM",
+    "MAX_DECODE",
+    "HMAC_SIZE",
+    "CRC_SIZE",
+    "COMMON_HEADER_SIZE",
+    "FRAME_HEADER_SIZE",
+    "META_HEADER_SIZE",
+    "FACE_RECORD_BASE_SIZE",
+    "ProtocolError",
+    "TruncatedError",
+    "OversizeError",
+    "BadMagicError",
+    "UnsupportedVersionError",
+    "UnknownMessageTypeError",
+    "LengthError",
+    "ChecksumError",
+    "AuthenticationError",
+    "FieldError",
     "EncodeError",
-    "Face", "FrameMessage", "MetaMessage",
-    "labels_checksum", "quantize_score", "record_size", "max_faces_for",
-    "encode_frame", "encode_meta", "decode", "valid_device_id",
+    "Face",
+    "FrameMessage",
+    "MetaMessage",
+    "labels_checksum",
+    "quantize_score",
+    "record_size",
+    "max_faces_for",
+    "encode_frame",
+    "encode_meta",
+    "decode",
+    "valid_device_id",
 ]
 
 MAGIC = b"FERM"
@@ -62,8 +94,12 @@ CRC_SIZE = 4
 HMAC_SIZE = 32
 SCORE_SCALE = 65535
 
-_COMMON = struct.Struct("<4sBBBBH16sIIQ")  # magic major minor type flags header_len device session seq send_us
-_FRAME_EXT = struct.Struct("<QHHIBBBBH")  # capture_us w h labels_crc faces detected classes reserved record_len
+_COMMON = struct.Struct(
+    "<4sBBBBH16sIIQ"
+)  # magic major minor type flags header_len device session seq send_us
+_FRAME_EXT = struct.Struct(
+    "<QHHIBBBBH"
+)  # capture_us w h labels_crc faces detected classes reserved record_len
 _FRAME_HEADER = struct.Struct("<4sBBBBH16sIIQQHHIBBBBH")
 _FACE_BASE = struct.Struct("<hhhh10hHBBH")
 _U32 = struct.Struct("<I")
@@ -128,8 +164,9 @@ class Face:
 
     __slots__ = ("x", "y", "w", "h", "score", "keypoints", "top_class", "flags", "track_id", "scores")
 
-    def __init__(self, x, y, w, h, score, keypoints=(-1,) * 10, top_class=None, flags=0,
-                 track_id=NO_TRACK, scores=()):
+    def __init__(
+        self, x, y, w, h, score, keypoints=(-1,) * 10, top_class=None, flags=0, track_id=NO_TRACK, scores=()
+    ):
         self.x = x
         self.y = y
         self.w = w
@@ -146,20 +183,50 @@ class Face:
         return bool(self.flags & FACE_CLASSIFIED)
 
     def __repr__(self):
-        return ("Face(x=%r, y=%r, w=%r, h=%r, score=%.3f, top_class=%r, flags=%d, track_id=%d)"
-                % (self.x, self.y, self.w, self.h, self.score, self.top_class, self.flags, self.track_id))
+        return (
+            f"Face(x={self.x!r}, y={self.y!r}, w={self.w!r}, h={self.h!r}, score={self.score:.3f}, "
+            f"top_class={self.top_class!r}, flags={self.flags}, track_id={self.track_id})"
+        )
 
 
 class FrameMessage:
     """A decoded FRAME datagram."""
 
-    __slots__ = ("version_minor", "flags", "device_id", "session_id", "seq", "send_time_us",
-                 "capture_time_us", "width", "height", "labels_crc", "faces_detected", "class_count",
-                 "faces", "authenticated")
+    __slots__ = (
+        "version_minor",
+        "flags",
+        "device_id",
+        "session_id",
+        "seq",
+        "send_time_us",
+        "capture_time_us",
+        "width",
+        "height",
+        "labels_crc",
+        "faces_detected",
+        "class_count",
+        "faces",
+        "authenticated",
+    )
     msg_type = MSG_FRAME
 
-    def __init__(self, version_minor, flags, device_id, session_id, seq, send_time_us, capture_time_us,
-                 width, height, labels_crc, faces_detected, class_count, faces, authenticated):
+    def __init__(
+        self,
+        version_minor,
+        flags,
+        device_id,
+        session_id,
+        seq,
+        send_time_us,
+        capture_time_us,
+        width,
+        height,
+        labels_crc,
+        faces_detected,
+        class_count,
+        faces,
+        authenticated,
+    ):
         self.version_minor = version_minor
         self.flags = flags
         self.device_id = device_id
@@ -180,20 +247,42 @@ class FrameMessage:
         return bool(self.flags & FLAG_TRUNCATED)
 
     def __repr__(self):
-        return ("FrameMessage(device_id=%r, session_id=%d, seq=%d, faces=%d/%d, %dx%d)"
-                % (self.device_id, self.session_id, self.seq, len(self.faces), self.faces_detected,
-                   self.width, self.height))
+        return (
+            f"FrameMessage(device_id={self.device_id!r}, session_id={self.session_id}, seq={self.seq}, "
+            f"faces={len(self.faces)}/{self.faces_detected}, {self.width}x{self.height})"
+        )
 
 
 class MetaMessage:
     """A decoded META datagram: the JSON object plus the common header."""
 
-    __slots__ = ("version_minor", "flags", "device_id", "session_id", "seq", "send_time_us", "info",
-                 "labels", "labels_crc", "authenticated")
+    __slots__ = (
+        "version_minor",
+        "flags",
+        "device_id",
+        "session_id",
+        "seq",
+        "send_time_us",
+        "info",
+        "labels",
+        "labels_crc",
+        "authenticated",
+    )
     msg_type = MSG_META
 
-    def __init__(self, version_minor, flags, device_id, session_id, seq, send_time_us, info, labels,
-                 labels_crc, authenticated):
+    def __init__(
+        self,
+        version_minor,
+        flags,
+        device_id,
+        session_id,
+        seq,
+        send_time_us,
+        info,
+        labels,
+        labels_crc,
+        authenticated,
+    ):
         self.version_minor = version_minor
         self.flags = flags
         self.device_id = device_id
@@ -206,11 +295,14 @@ class MetaMessage:
         self.authenticated = authenticated
 
     def __repr__(self):
-        return "MetaMessage(device_id=%r, session_id=%d, seq=%d, labels=%r)" % (
-            self.device_id, self.session_id, self.seq, self.labels)
+        return (
+            f"MetaMessage(device_id={self.device_id!r}, session_id={self.session_id}, seq={self.seq}, "
+            f"labels={self.labels!r})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
 
 def labels_checksum(labels):
     """CRC32 of the labels joined by newlines (UTF-8): ties a FRAME's class indices to a META label list."""
@@ -248,7 +340,7 @@ def valid_device_id(device_id):
 
 def _device_bytes(device_id):
     if not valid_device_id(device_id):
-        raise EncodeError("device id must be 1..16 characters from [A-Za-z0-9_.-], got %r" % (device_id,))
+        raise EncodeError(f"device id must be 1..16 characters from [A-Za-z0-9_.-], got {device_id!r}")
     return device_id.encode("ascii")
 
 
@@ -266,7 +358,7 @@ def _key_bytes(key):
 
 
 def _seal(body, key):
-    """Append CRC32 and, with a key, the HMAC-SHA256 tag. ``body`` is a bytearray with the flags already set."""
+    """Append CRC32 and, with a key, the HMAC-SHA256 tag (``body``: a bytearray, flags already set)."""
     body += _U32.pack(crc32(body) & 0xFFFFFFFF)
     if key is not None:
         body += hmac.digest(key, bytes(body), "sha256")
@@ -275,8 +367,22 @@ def _seal(body, key):
 
 # ---------------------------------------------------------------------------------------------- encoding
 
-def encode_frame(device_id, session_id, seq, send_time_us, capture_time_us, width, height, labels_crc,
-                 class_count, faces, faces_detected=None, key=None, max_size=MAX_DATAGRAM):
+
+def encode_frame(
+    device_id,
+    session_id,
+    seq,
+    send_time_us,
+    capture_time_us,
+    width,
+    height,
+    labels_crc,
+    class_count,
+    faces,
+    faces_detected=None,
+    key=None,
+    max_size=MAX_DATAGRAM,
+):
     """Build one FRAME datagram.
 
     ``faces`` are :class:`Face` objects in priority order (the device sorts biggest first); those that do
@@ -285,7 +391,7 @@ def encode_frame(device_id, session_id, seq, send_time_us, capture_time_us, widt
     """
     dev = _device_bytes(device_id)
     if not 1 <= class_count <= 255:
-        raise EncodeError("class_count must be 1..255, got %r" % (class_count,))
+        raise EncodeError(f"class_count must be 1..255, got {class_count!r}")
     key = _key_bytes(key)
     if faces_detected is None:
         faces_detected = len(faces)
@@ -295,32 +401,56 @@ def encode_frame(device_id, session_id, seq, send_time_us, capture_time_us, widt
     if n < len(faces) or faces_detected > n:
         flags |= FLAG_TRUNCATED
     rec_len = record_size(class_count)
-    body = bytearray(_FRAME_HEADER.pack(
-        MAGIC, VERSION_MAJOR, VERSION_MINOR, MSG_FRAME, flags, FRAME_HEADER_SIZE, dev,
-        session_id & 0xFFFFFFFF, seq & 0xFFFFFFFF, send_time_us & 0xFFFFFFFFFFFFFFFF,
-        capture_time_us & 0xFFFFFFFFFFFFFFFF, min(max(int(width), 0), 0xFFFF),
-        min(max(int(height), 0), 0xFFFF), labels_crc & 0xFFFFFFFF, n, min(max(faces_detected, n), 255),
-        class_count, 0, rec_len))
-    scores_fmt = struct.Struct("<%dH" % class_count)
+    body = bytearray(
+        _FRAME_HEADER.pack(
+            MAGIC,
+            VERSION_MAJOR,
+            VERSION_MINOR,
+            MSG_FRAME,
+            flags,
+            FRAME_HEADER_SIZE,
+            dev,
+            session_id & 0xFFFFFFFF,
+            seq & 0xFFFFFFFF,
+            send_time_us & 0xFFFFFFFFFFFFFFFF,
+            capture_time_us & 0xFFFFFFFFFFFFFFFF,
+            min(max(int(width), 0), 0xFFFF),
+            min(max(int(height), 0), 0xFFFF),
+            labels_crc & 0xFFFFFFFF,
+            n,
+            min(max(faces_detected, n), 255),
+            class_count,
+            0,
+            rec_len,
+        )
+    )
+    scores_fmt = struct.Struct(f"<{class_count}H")
     zeros = (0,) * class_count
     for face in faces[:n]:
         kps = face.keypoints
         if len(kps) != 10:
-            raise EncodeError("a face needs 10 keypoint values (5 points), got %d" % len(kps))
+            raise EncodeError(f"a face needs 10 keypoint values (5 points), got {len(kps)}")
         top = NO_CLASS if face.top_class is None else int(face.top_class)
         if top != NO_CLASS and not 0 <= top < class_count:
-            raise EncodeError("top_class %r outside 0..%d" % (top, class_count - 1))
+            raise EncodeError(f"top_class {top!r} outside 0..{class_count - 1}")
         scores = face.scores
         if scores:
             if len(scores) != class_count:
-                raise EncodeError("a face has %d scores for %d classes" % (len(scores), class_count))
+                raise EncodeError(f"a face has {len(scores)} scores for {class_count} classes")
             q = tuple(quantize_score(s) for s in scores)
         else:
             q = zeros
         body += _FACE_BASE.pack(
-            _clamp_i16(face.x), _clamp_i16(face.y), _clamp_i16(face.w), _clamp_i16(face.h),
+            _clamp_i16(face.x),
+            _clamp_i16(face.y),
+            _clamp_i16(face.w),
+            _clamp_i16(face.h),
             *[_clamp_i16(v) for v in kps],
-            quantize_score(face.score), top, int(face.flags) & 0xFF, int(face.track_id) & 0xFFFF)
+            quantize_score(face.score),
+            top,
+            int(face.flags) & 0xFF,
+            int(face.track_id) & 0xFFFF,
+        )
         body += scores_fmt.pack(*q)
     return _seal(body, key)
 
@@ -334,13 +464,24 @@ def encode_meta(device_id, session_id, seq, send_time_us, info, key=None, max_si
     key = _key_bytes(key)
     flags = FLAG_HMAC if key is not None else 0
     payload = json.dumps(info, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    body = bytearray(_COMMON.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, MSG_META, flags, META_HEADER_SIZE, dev,
-                                  session_id & 0xFFFFFFFF, seq & 0xFFFFFFFF,
-                                  send_time_us & 0xFFFFFFFFFFFFFFFF))
+    body = bytearray(
+        _COMMON.pack(
+            MAGIC,
+            VERSION_MAJOR,
+            VERSION_MINOR,
+            MSG_META,
+            flags,
+            META_HEADER_SIZE,
+            dev,
+            session_id & 0xFFFFFFFF,
+            seq & 0xFFFFFFFF,
+            send_time_us & 0xFFFFFFFFFFFFFFFF,
+        )
+    )
     body += payload
     size = len(body) + CRC_SIZE + (HMAC_SIZE if key is not None else 0)
     if size > max_size:
-        raise EncodeError("META message is %d bytes, more than %d: shorten it" % (size, max_size))
+        raise EncodeError(f"META message is {size} bytes, more than {max_size}: shorten it")
     return _seal(body, key)
 
 
@@ -355,7 +496,7 @@ def _records_struct(class_count, face_count, rec_len):
     s = _records_structs.get(k)
     if s is None:
         pad = rec_len - FACE_RECORD_BASE_SIZE - 2 * class_count
-        one = "hhhh10hHBBH%dH" % class_count + ("%dx" % pad if pad else "")
+        one = f"hhhh10hHBBH{class_count}H" + (f"{pad}x" if pad else "")
         s = struct.Struct("<" + one * face_count)
         if len(_records_structs) > 512:  # bounded: adversarial senders can vary the key
             _records_structs.clear()
@@ -366,7 +507,7 @@ def _records_struct(class_count, face_count, rec_len):
 def _device_id(raw):
     raw = raw.rstrip(b"\0")
     if _DEVICE_ID_RE.fullmatch(raw) is None:
-        raise FieldError("device id %r is not 1..16 characters from [A-Za-z0-9_.-]" % (raw[:16],))
+        raise FieldError(f"device id {raw[:16]!r} is not 1..16 characters from [A-Za-z0-9_.-]")
     return raw.decode("ascii")
 
 
@@ -377,32 +518,34 @@ def decode(data, key=None):
     key are accepted. Without a key a tag, if present, is skipped (``authenticated`` is then False).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise FieldError("a datagram must be bytes, got %s" % type(data).__name__)
+        raise FieldError(f"a datagram must be bytes, got {type(data).__name__}")
     if isinstance(data, memoryview):
         data = data.tobytes()
     size = len(data)
     if size < COMMON_HEADER_SIZE + CRC_SIZE:
         if size >= 4 and data[:4] != MAGIC:
-            raise BadMagicError("not a fer_ros MaixCAM datagram (magic %r)" % (bytes(data[:4]),))
-        raise TruncatedError("%d bytes is shorter than the smallest message" % size)
+            raise BadMagicError(f"not a fer_ros MaixCAM datagram (magic {bytes(data[:4])!r})")
+        raise TruncatedError(f"{size} bytes is shorter than the smallest message")
     if size > MAX_DECODE:
-        raise OversizeError("%d bytes is longer than any UDP payload" % size)
-    (magic, major, minor, msg_type, flags, header_len, dev_raw, session_id, seq,
-     send_us) = _COMMON.unpack_from(data, 0)
+        raise OversizeError(f"{size} bytes is longer than any UDP payload")
+    (magic, major, minor, msg_type, flags, header_len, dev_raw, session_id, seq, send_us) = (
+        _COMMON.unpack_from(data, 0)
+    )
     if magic != MAGIC:
-        raise BadMagicError("not a fer_ros MaixCAM datagram (magic %r)" % (magic,))
+        raise BadMagicError(f"not a fer_ros MaixCAM datagram (magic {magic!r})")
     if major != VERSION_MAJOR:
-        raise UnsupportedVersionError("protocol version %d.%d, this decoder reads %d.x"
-                                      % (major, minor, VERSION_MAJOR))
+        raise UnsupportedVersionError(
+            f"protocol version {major}.{minor}, this decoder reads {VERSION_MAJOR}.x"
+        )
     key = _key_bytes(key)
     tag_len = HMAC_SIZE if flags & FLAG_HMAC else 0
     end = size - CRC_SIZE - tag_len  # end of header + body
     if end < COMMON_HEADER_SIZE:
-        raise TruncatedError("%d bytes cannot hold the header, CRC and HMAC tag" % size)
+        raise TruncatedError(f"{size} bytes cannot hold the header, CRC and HMAC tag")
     if tag_len:
         if key is not None:
-            expected = hmac.digest(key, data[:size - HMAC_SIZE], "sha256")
-            if not hmac.compare_digest(expected, data[size - HMAC_SIZE:]):
+            expected = hmac.digest(key, data[: size - HMAC_SIZE], "sha256")
+            if not hmac.compare_digest(expected, data[size - HMAC_SIZE :]):
                 raise AuthenticationError("HMAC tag does not match the shared key")
     elif key is not None:
         raise AuthenticationError("no HMAC tag, and this receiver requires one")
@@ -411,29 +554,33 @@ def decode(data, key=None):
     authenticated = key is not None
     device_id = _device_id(dev_raw)
     if msg_type == MSG_FRAME:
-        return _decode_frame(data, minor, flags, header_len, end, device_id, session_id, seq, send_us,
-                             authenticated)
+        return _decode_frame(
+            data, minor, flags, header_len, end, device_id, session_id, seq, send_us, authenticated
+        )
     if msg_type == MSG_META:
-        return _decode_meta(data, minor, flags, header_len, end, device_id, session_id, seq, send_us,
-                            authenticated)
-    raise UnknownMessageTypeError("message type %d is not known to this decoder" % msg_type)
+        return _decode_meta(
+            data, minor, flags, header_len, end, device_id, session_id, seq, send_us, authenticated
+        )
+    raise UnknownMessageTypeError(f"message type {msg_type} is not known to this decoder")
 
 
 def _decode_frame(data, minor, flags, header_len, end, device_id, session_id, seq, send_us, authenticated):
     if header_len < FRAME_HEADER_SIZE or header_len > end:
-        raise LengthError("FRAME header length %d outside %d..%d" % (header_len, FRAME_HEADER_SIZE, end))
-    (capture_us, width, height, labels_crc, face_count, detected, class_count, _reserved,
-     rec_len) = _FRAME_EXT.unpack_from(data, COMMON_HEADER_SIZE)
+        raise LengthError(f"FRAME header length {header_len} outside {FRAME_HEADER_SIZE}..{end}")
+    (capture_us, width, height, labels_crc, face_count, detected, class_count, _reserved, rec_len) = (
+        _FRAME_EXT.unpack_from(data, COMMON_HEADER_SIZE)
+    )
     if class_count == 0:
         raise FieldError("class count is 0")
     base = FACE_RECORD_BASE_SIZE + 2 * class_count
     if rec_len < base:
-        raise LengthError("record length %d shorter than %d for %d classes" % (rec_len, base, class_count))
+        raise LengthError(f"record length {rec_len} shorter than {base} for {class_count} classes")
     if header_len + face_count * rec_len != end:
-        raise LengthError("%d faces of %d bytes after a %d-byte header do not fill %d bytes"
-                          % (face_count, rec_len, header_len, end))
+        raise LengthError(
+            f"{face_count} faces of {rec_len} bytes after a {header_len}-byte header do not fill {end} bytes"
+        )
     if detected < face_count:
-        raise FieldError("faces_detected %d < face count %d" % (detected, face_count))
+        raise FieldError(f"faces_detected {detected} < face count {face_count}")
     faces = []
     if face_count:
         values = _records_struct(class_count, face_count, rec_len).unpack_from(data, header_len)
@@ -444,31 +591,60 @@ def _decode_frame(data, minor, flags, header_len, end, device_id, session_id, se
             if top == NO_CLASS:
                 top = None
             elif top >= class_count:
-                raise FieldError("top class %d outside 0..%d" % (top, class_count - 1))
-            faces.append(Face(values[i], values[i + 1], values[i + 2], values[i + 3], values[i + 14] * inv,
-                              values[i + 4:i + 14], top, values[i + 16], values[i + 17],
-                              tuple([q * inv for q in values[i + 18:i + 18 + class_count]])))
-    return FrameMessage(minor, flags, device_id, session_id, seq, send_us, capture_us, width, height,
-                        labels_crc, detected, class_count, faces, authenticated)
+                raise FieldError(f"top class {top} outside 0..{class_count - 1}")
+            faces.append(
+                Face(
+                    values[i],
+                    values[i + 1],
+                    values[i + 2],
+                    values[i + 3],
+                    values[i + 14] * inv,
+                    values[i + 4 : i + 14],
+                    top,
+                    values[i + 16],
+                    values[i + 17],
+                    tuple([q * inv for q in values[i + 18 : i + 18 + class_count]]),
+                )
+            )
+    return FrameMessage(
+        minor,
+        flags,
+        device_id,
+        session_id,
+        seq,
+        send_us,
+        capture_us,
+        width,
+        height,
+        labels_crc,
+        detected,
+        class_count,
+        faces,
+        authenticated,
+    )
 
 
 def _decode_meta(data, minor, flags, header_len, end, device_id, session_id, seq, send_us, authenticated):
     if header_len < META_HEADER_SIZE or header_len > end:
-        raise LengthError("META header length %d outside %d..%d" % (header_len, META_HEADER_SIZE, end))
+        raise LengthError(f"META header length {header_len} outside {META_HEADER_SIZE}..{end}")
     try:
         info = json.loads(bytes(data[header_len:end]).decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise FieldError("META payload is not UTF-8 JSON: %s" % (exc,)) from None
+        raise FieldError(f"META payload is not UTF-8 JSON: {exc}") from None
     if not isinstance(info, dict):
         raise FieldError("META payload is not a JSON object")
     labels = info.get("labels")
-    if (not isinstance(labels, list) or not 1 <= len(labels) <= _MAX_LABELS
-            or not all(isinstance(s, str) and 0 < len(s) <= _MAX_LABEL_LEN for s in labels)):
-        raise FieldError("META labels must be a list of 1..%d non-empty strings" % _MAX_LABELS)
+    if (
+        not isinstance(labels, list)
+        or not 1 <= len(labels) <= _MAX_LABELS
+        or not all(isinstance(s, str) and 0 < len(s) <= _MAX_LABEL_LEN for s in labels)
+    ):
+        raise FieldError(f"META labels must be a list of 1..{_MAX_LABELS} non-empty strings")
     labels = tuple(labels)
     try:
         labels_crc = labels_checksum(labels)
     except UnicodeError:  # a lone surrogate escaped in the JSON ("\\ud800") has no UTF-8 form
         raise FieldError("META labels are not valid Unicode") from None
-    return MetaMessage(minor, flags, device_id, session_id, seq, send_us, info, labels, labels_crc,
-                       authenticated)
+    return MetaMessage(
+        minor, flags, device_id, session_id, seq, send_us, info, labels, labels_crc, authenticated
+    )

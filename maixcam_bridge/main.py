@@ -1,7 +1,8 @@
 """fer_ros MaixCAM app: face detection + expression classification on the NPU, streamed over UDP.
 
 Per camera frame: ``nn.YOLOv8`` face detector (``nn.YOLO11`` on MaixCAM2) -> ``nn.FaceLandmarks(model="")
-.crop_image`` (eye-aligned square crop) -> grayscale -> ``nn.Classifier(face_emotion.mud).classify(softmax=True)``
+.crop_image`` (eye-aligned square crop) -> grayscale ->
+``nn.Classifier(face_emotion.mud).classify(softmax=True)``
 -> one UDP datagram (fer_maix_protocol FRAME), also when no face is seen, so that "no face" differs from
 "link down". Once a second a META datagram carries labels, models, thresholds, per-stage timings, temperature
 and versions. The socket is non-blocking: a send that cannot go out now is dropped and counted, the vision
@@ -54,14 +55,22 @@ DEFAULT_CONFIG = {
 
 # MaixPy's face_emotion.mud says "disgust", "fear", "surprise": the ROS side speaks ROS4HRI spellings.
 LABEL_ALIASES = {
-    "happiness": "happy", "joy": "happy", "sadness": "sad", "anger": "angry", "surprise": "surprised",
-    "disgust": "disgusted", "fear": "scared", "fearful": "scared", "afraid": "scared",
+    "happiness": "happy",
+    "joy": "happy",
+    "sadness": "sad",
+    "anger": "angry",
+    "surprise": "surprised",
+    "disgust": "disgusted",
+    "fear": "scared",
+    "fearful": "scared",
+    "afraid": "scared",
 }
 
 STAGES = ("capture", "detect", "crop", "classify", "send", "display", "total")
 
 
 # ---------------------------------------------------------------------------------------------- config
+
 
 def _merge(base, override):
     out = dict(base)
@@ -78,16 +87,18 @@ def config_path(argv=None):
 
 
 def load_config(path):
-    """Defaults overridden by the JSON file at ``path`` (missing file: defaults). Raises ValueError when invalid."""
+    """Defaults overridden by the JSON file at ``path`` (no file: defaults). ValueError when invalid."""
     cfg = dict(DEFAULT_CONFIG)
     if os.path.exists(path):
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             user = json.load(f)
         if not isinstance(user, dict):
-            raise ValueError("%s must hold a JSON object" % path)
+            raise ValueError(f"{path} must hold a JSON object")
         cfg = _merge(DEFAULT_CONFIG, user)
     if not proto.valid_device_id(cfg["device_name"]):
-        raise ValueError("device_name %r: use 1..16 characters from A-Z a-z 0-9 _ . -" % (cfg["device_name"],))
+        raise ValueError(
+            "device_name {!r}: use 1..16 characters from A-Z a-z 0-9 _ . -".format(cfg["device_name"])
+        )
     port = cfg["destination"]["port"]
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError("destination.port must be 1..65535")
@@ -104,6 +115,7 @@ def canonical_labels(labels, label_map):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
 
 class UdpSender:
     """Non-blocking UDP sender: a datagram that cannot leave now is dropped and counted, never waited for."""
@@ -128,7 +140,7 @@ class UdpSender:
         except OSError as exc:
             self._next_resolve_us = now + int(self.retry_s * 1e6)
             self.errors += 1
-            self.last_error = "resolve %s: %s" % (self.host, exc)
+            self.last_error = f"resolve {self.host}: {exc}"
             return False
 
     def send(self, datagram):
@@ -140,12 +152,12 @@ class UdpSender:
             return True
         except OSError as exc:  # EAGAIN (buffer full), ENETUNREACH (Wi-Fi down), ECONNREFUSED (ICMP), ...
             self.errors += 1
-            self.last_error = "%s: %s" % (type(exc).__name__, exc)
+            self.last_error = f"{type(exc).__name__}: {exc}"
             return False
 
 
 class IouTracker:
-    """Stable small track ids across frames: pairs are matched by decreasing IoU (not first come, first served)."""
+    """Small track ids that stay stable across frames; pairs are matched by decreasing IoU."""
 
     def __init__(self, iou_th=0.3, max_missed=5):
         self.iou_th, self.max_missed = iou_th, max_missed
@@ -193,7 +205,7 @@ class IouTracker:
 
 def read_temperature_c():
     try:
-        with open("/sys/class/thermal/thermal_zone0/temp", "r") as f:
+        with open("/sys/class/thermal/thermal_zone0/temp") as f:
             return round(int(f.read().strip()) / 1000.0, 1)
     except (OSError, ValueError):
         return None
@@ -209,12 +221,14 @@ def device_model():
 def maixpy_version():
     try:
         import maix
+
         return str(getattr(maix, "__version__", "unknown"))
     except Exception:  # noqa: BLE001
         return "unknown"
 
 
 # ---------------------------------------------------------------------------------------------- the app
+
 
 class ExpressionStreamer:
     """Owns the models, the camera and the sender; ``step()`` processes one frame."""
@@ -236,8 +250,9 @@ class ExpressionStreamer:
         self.labels = canonical_labels(self.classifier.labels, cfg.get("label_map") or {})
         self.class_count = len(self.labels)
         self.labels_crc = proto.labels_checksum(self.labels)
-        self.cam = camera.Camera(self.detector.input_width(), self.detector.input_height(),
-                                 self.detector.input_format())
+        self.cam = camera.Camera(
+            self.detector.input_width(), self.detector.input_height(), self.detector.input_format()
+        )
         self.disp = display.Display() if cfg.get("display") else None
         dest = cfg["destination"]
         self.sender = UdpSender(dest["host"], int(dest["port"]), float(cfg["resolve_retry_s"]))
@@ -271,8 +286,9 @@ class ExpressionStreamer:
         t0 = time.ticks_us()
         img = self.cam.read()
         t_capture = time.ticks_us()
-        objs = self.detector.detect(img, conf_th=det["conf_th"], iou_th=det["iou_th"],
-                                    keypoint_th=det["keypoint_th"], sort=1)
+        objs = self.detector.detect(
+            img, conf_th=det["conf_th"], iou_th=det["iou_th"], keypoint_th=det["keypoint_th"], sort=1
+        )
         t_detect = time.ticks_us()
         crop_us = classify_us = 0
         faces = []
@@ -287,8 +303,9 @@ class ExpressionStreamer:
                 self.eyes_invalid += 1
             else:
                 ta = time.ticks_us()
-                crop = self.landmarks.crop_image(img, obj.x, obj.y, obj.w, obj.h, obj.points, cls_w, cls_h,
-                                                 crop_scale)
+                crop = self.landmarks.crop_image(
+                    img, obj.x, obj.y, obj.w, obj.h, obj.points, cls_w, cls_h, crop_scale
+                )
                 if crop and crop.format() != cls_fmt:
                     crop = crop.to_format(cls_fmt)  # face_emotion.mud takes grayscale
                 tb = time.ticks_us()
@@ -333,16 +350,29 @@ class ExpressionStreamer:
 
     def send_frame(self, faces, detected, capture_us, width, height):
         self.seq = (self.seq + 1) & 0xFFFFFFFF
-        datagram = proto.encode_frame(self.device_id, self.session_id, self.seq, time.ticks_us(), capture_us,
-                                      width, height, self.labels_crc, self.class_count, faces,
-                                      faces_detected=detected, key=self.key)
+        datagram = proto.encode_frame(
+            self.device_id,
+            self.session_id,
+            self.seq,
+            time.ticks_us(),
+            capture_us,
+            width,
+            height,
+            self.labels_crc,
+            self.class_count,
+            faces,
+            faces_detected=detected,
+            key=self.key,
+        )
         self.sender.send(datagram)
 
     def send_meta(self, now_us):
         elapsed = max(now_us - self._window_start_us, 1)
         if self._window_frames:
             self.fps = round(self._window_frames * 1e6 / elapsed, 2)
-            self.timings_ms = {k: round(v / 1000.0 / self._window_frames, 2) for k, v in self._stage_sums.items()}
+            self.timings_ms = {
+                k: round(v / 1000.0 / self._window_frames, 2) for k, v in self._stage_sums.items()
+            }
         self._window_start_us = now_us
         self._window_frames = 0
         self._stage_sums = dict.fromkeys(STAGES, 0)
@@ -351,12 +381,17 @@ class ExpressionStreamer:
             "labels": self.labels,
             "app": APP_NAME,
             "app_version": APP_VERSION,
-            "protocol": "%d.%d" % (proto.VERSION_MAJOR, proto.VERSION_MINOR),
+            "protocol": f"{proto.VERSION_MAJOR}.{proto.VERSION_MINOR}",
             "maixpy": maixpy_version(),
             "device_model": self.model_name,
             "models": {"detector": self.detector_model, "classifier": self.classifier_model},
-            "thresholds": {"conf_th": det["conf_th"], "iou_th": det["iou_th"], "keypoint_th": det["keypoint_th"],
-                           "crop_scale": self.cfg["classifier"]["crop_scale"], "max_faces": self.cfg["max_faces"]},
+            "thresholds": {
+                "conf_th": det["conf_th"],
+                "iou_th": det["iou_th"],
+                "keypoint_th": det["keypoint_th"],
+                "crop_scale": self.cfg["classifier"]["crop_scale"],
+                "max_faces": self.cfg["max_faces"],
+            },
             "frame": [self.cam.width(), self.cam.height()],
             "fps": self.fps,
             "timings_ms": self.timings_ms,
@@ -370,8 +405,9 @@ class ExpressionStreamer:
             "last_send_error": self.sender.last_error[:80],
         }
         self.seq = (self.seq + 1) & 0xFFFFFFFF
-        self.sender.send(proto.encode_meta(self.device_id, self.session_id, self.seq, time.ticks_us(), info,
-                                           key=self.key))
+        self.sender.send(
+            proto.encode_meta(self.device_id, self.session_id, self.seq, time.ticks_us(), info, key=self.key)
+        )
         self.next_meta_us = now_us + self.meta_interval_us
 
     def draw(self, img, faces):
@@ -379,10 +415,11 @@ class ExpressionStreamer:
             ok = face.top_class is not None
             color = image.COLOR_GREEN if ok else image.COLOR_RED
             img.draw_rect(face.x, face.y, face.w, face.h, color, 2)
-            text = "%s %.2f" % (self.labels[face.top_class], face.scores[face.top_class]) if ok else "?"
+            text = f"{self.labels[face.top_class]} {face.scores[face.top_class]:.2f}" if ok else "?"
             img.draw_string(face.x, max(face.y - 16, 0), text, color)
-        img.draw_string(2, 2, "%.1f fps -> %s:%d" % (self.fps, self.sender.host, self.sender.port),
-                        image.COLOR_WHITE)
+        img.draw_string(
+            2, 2, f"{self.fps:.1f} fps -> {self.sender.host}:{self.sender.port}", image.COLOR_WHITE
+        )
 
     def note_error(self, exc):
         """A frame that failed: count it, print the first of each kind, go on with the next frame."""
@@ -390,7 +427,7 @@ class ExpressionStreamer:
         kind = type(exc).__name__
         if kind not in self._error_kinds:
             self._error_kinds.add(kind)
-            print("frame error (%s): %s" % (kind, exc))
+            print(f"frame error ({kind}): {exc}")
 
 
 def show_fatal(message, hold_s):
@@ -415,12 +452,16 @@ def main(argv=None):
         streamer = ExpressionStreamer(cfg)
     except Exception:  # noqa: BLE001 - any start-up failure is shown to the user, then the app ends
         import traceback
-        show_fatal("fer_ros app failed to start (config %s):\n%s" % (path, traceback.format_exc()),
-                   float(DEFAULT_CONFIG["error_hold_s"]))
+
+        show_fatal(
+            f"fer_ros app failed to start (config {path}):\n{traceback.format_exc()}",
+            float(DEFAULT_CONFIG["error_hold_s"]),
+        )
         return 1
-    print("fer_ros MaixCAM app %s: device %s session %08x -> %s:%d, labels %s"
-          % (APP_VERSION, streamer.device_id, streamer.session_id, streamer.sender.host, streamer.sender.port,
-             ",".join(streamer.labels)))
+    print(
+        f"fer_ros MaixCAM app {APP_VERSION}: device {streamer.device_id} session {streamer.session_id:08x} "
+        f"-> {streamer.sender.host}:{streamer.sender.port}, labels {','.join(streamer.labels)}"
+    )
     streamer.send_meta(time.ticks_us())  # labels first, so the bridge can publish the very first frame
     while not app.need_exit():
         try:
@@ -428,10 +469,12 @@ def main(argv=None):
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
             streamer.note_error(exc)
             if streamer.frame_errors > 1000 and streamer.frame_errors > 10 * max(streamer.frames, 1):
-                show_fatal("fer_ros app: too many frame errors, last: %r" % (exc,), float(cfg["error_hold_s"]))
+                show_fatal(f"fer_ros app: too many frame errors, last: {exc!r}", float(cfg["error_hold_s"]))
                 return 1
-    print("fer_ros MaixCAM app: %d frames, %d datagrams sent, %d send errors, %d frame errors"
-          % (streamer.frames, streamer.sender.sent, streamer.sender.errors, streamer.frame_errors))
+    print(
+        f"fer_ros MaixCAM app: {streamer.frames} frames, {streamer.sender.sent} datagrams sent, "
+        f"{streamer.sender.errors} send errors, {streamer.frame_errors} frame errors"
+    )
     return 0
 
 

@@ -19,7 +19,7 @@ import sys
 from fer_ros import __version__
 from fer_ros.core.errors import FerRosError
 
-SUBCOMMANDS: tuple[str, ...] = ("models", "image", "video", "eval", "bench", "train")
+SUBCOMMANDS: tuple[str, ...] = ("models", "image", "video", "eval", "bench", "train", "run")
 
 
 def build_parser() -> argparse.ArgumentParser:

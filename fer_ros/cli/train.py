@@ -1,4 +1,4 @@
-"""``fer-ros train``: train, measure the alignment template, and export a model (needs the ``train`` extra)."""
+"""``fer-ros train``: train, measure the alignment template, export a model (needs the ``train`` extra)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ STEPS = {
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "train", help="train and export an expression model (pip install -e .[train])",
-        description="Steps: " + "; ".join(f"{name}: {text}" for name, (_, text) in STEPS.items())
-        + ". Each step's own options: fer-ros train STEP --help.")
+        "train",
+        help="train and export an expression model (pip install -e .[train])",
+        description="Steps: "
+        + "; ".join(f"{name}: {text}" for name, (_, text) in STEPS.items())
+        + ". Each step's own options: fer-ros train STEP --help.",
+    )
     parser.add_argument("step", choices=tuple(STEPS))
     parser.add_argument("options", nargs=argparse.REMAINDER, help="options of the step")
     parser.set_defaults(func=run)
@@ -27,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         module = importlib.import_module(STEPS[args.step][0])
     except ModuleNotFoundError as error:
-        print(f"fer-ros train: {error.name} is missing: install the training extra, "
-              "`.venv/bin/pip install -e .[train]` (or `make setup-train`)")
+        print(
+            f"fer-ros train: {error.name} is missing: install the training extra, "
+            "`.venv/bin/pip install -e .[train]` (or `make setup-train`)"
+        )
         return 1
     return module.main(args.options)

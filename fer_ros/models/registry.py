@@ -236,4 +236,7 @@ def fetch_model(name: str, cache_dir: str | Path | None = None, timeout_s: float
                 return destination
             except (OSError, ModelChecksumError) as error:
                 errors.append(f"{url}: {error}")
-    raise ModelNotFoundError(f"model {name!r} could not be fetched:\n  " + "\n  ".join(errors))
+    raise ModelNotFoundError(
+        f"model {name!r} could not be fetched (offline? run `fer-ros models install --from DIR {name}` with "
+        "a local mirror):\n  " + "\n  ".join(errors)
+    )

@@ -34,10 +34,13 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     scale = 1 + uniform(-1, 1) * cfg.max_scale
     flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(n)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([
-        torch.stack([cos * flip, -sin, uniform(-1, 1) * cfg.max_shift * 2], dim=1),
-        torch.stack([sin * flip, cos, uniform(-1, 1) * cfg.max_shift * 2], dim=1),
-    ], dim=1)
+    theta = torch.stack(
+        [
+            torch.stack([cos * flip, -sin, uniform(-1, 1) * cfg.max_shift * 2], dim=1),
+            torch.stack([sin * flip, cos, uniform(-1, 1) * cfg.max_shift * 2], dim=1),
+        ],
+        dim=1,
+    )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -56,8 +59,12 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         x0 = (torch.rand(n, generator=gen) * (w - ew)).long()
         rows = torch.arange(h).view(1, h, 1)
         cols = torch.arange(w).view(1, 1, w)
-        box = ((rows >= y0.view(n, 1, 1)) & (rows < (y0 + eh).view(n, 1, 1))
-               & (cols >= x0.view(n, 1, 1)) & (cols < (x0 + ew).view(n, 1, 1)))
+        box = (
+            (rows >= y0.view(n, 1, 1))
+            & (rows < (y0 + eh).view(n, 1, 1))
+            & (cols >= x0.view(n, 1, 1))
+            & (cols < (x0 + ew).view(n, 1, 1))
+        )
         box &= (torch.rand(n, generator=gen) < cfg.erase_prob).view(n, 1, 1)
         noise = torch.rand(x.shape, generator=gen)
         x = torch.where(box.unsqueeze(1), noise, x)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-FERPLUS_LABELS = ("neutral", "happy", "surprised", "sad", "angry", "disgusted", "scared", "contempt")
-FER2013_LABELS = ("angry", "disgusted", "scared", "happy", "sad", "surprised", "neutral")
+from fer_ros.core.labels import FER2013_LABELS, FERPLUS_LABELS
+from fer_ros.evaluation.datasets import ferplus_majority
 
 
 @dataclass(frozen=True)
@@ -19,16 +19,6 @@ class TrainingSet:
     targets: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
-
-
-def ferplus_majority(votes: np.ndarray) -> np.ndarray:
-    """FER+ majority label per image (index into the 10 vote columns) or -1 when there is none."""
-    v = votes.astype(np.int32).copy()
-    v[v == 1] = 0
-    total = v.sum(axis=1)
-    top = v.argmax(axis=1)
-    ok = (total > 0) & (v.max(axis=1) * 2 > total) & (top < len(FERPLUS_LABELS))
-    return np.where(ok, top, -1)
 
 
 def load_ferplus(path: Path, drop_unlabelled: bool) -> TrainingSet:

@@ -21,18 +21,27 @@ INPUT_SIZE = 48
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
-def model_metadata(recipe: Recipe, class_names: tuple[str, ...], template: list[list[float]], name: str,
-                   metrics: dict) -> dict[str, str]:
+def model_metadata(
+    recipe: Recipe, class_names: tuple[str, ...], template: list[list[float]], name: str, metrics: dict
+) -> dict[str, str]:
     """The `fer_ros.*` metadata_props that make the model self-describing."""
-    data = "FER+ votes on FER2013 train (ferplus_train.npz)" if recipe.protocol == "ferplus" \
+    data = (
+        "FER+ votes on FER2013 train (ferplus_train.npz)"
+        if recipe.protocol == "ferplus"
         else "FER2013 train labels (fer2013_train.npz)"
+    )
     return {
         "fer_ros.task": "expression",
         "fer_ros.name": name,
@@ -47,9 +56,11 @@ def model_metadata(recipe: Recipe, class_names: tuple[str, ...], template: list[
         "fer_ros.align_template": json.dumps(template),
         "fer_ros.crop_scale": "1.0",
         "fer_ros.tta_flip": "0",
-        "fer_ros.license": "Apache-2.0 (weights); trained on FER2013 images (research use) with FER+ labels (MIT)",
+        "fer_ros.license": "Apache-2.0 weights; data: FER2013 images (research use), FER+ labels (MIT)",
         "fer_ros.training_data": data,
-        "fer_ros.recipe": json.dumps({k: v for k, v in recipe.__dict__.items() if k != "data_dir"}, default=str),
+        "fer_ros.recipe": json.dumps(
+            {k: v for k, v in recipe.__dict__.items() if k != "data_dir"}, default=str
+        ),
         "fer_ros.dev_metrics": json.dumps(metrics),
         "fer_ros.git_commit": git_commit(),
     }
@@ -64,9 +75,16 @@ def export(checkpoint: Path, template_json: Path, out: Path, name: str) -> dict:
     model.load_state_dict(saved["model"])
     model.eval()
     buf = io.BytesIO()
-    torch.onnx.export(model, torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE), buf, input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE),
+        buf,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
     proto = onnx.load_from_string(buf.getvalue())
     template = json.loads(template_json.read_text())["align_template"]
     for key, value in model_metadata(recipe, class_names, template, name, saved["metrics"]).items():
@@ -83,17 +101,22 @@ def export(checkpoint: Path, template_json: Path, out: Path, name: str) -> dict:
     onnx_logits = session.run(None, {"input": x})[0]
     with torch.no_grad():
         torch_logits = model(torch.from_numpy(x)).numpy()
-    report = {"model": str(out), "bytes": out.stat().st_size,
-              "max_abs_diff": float(np.abs(onnx_logits - torch_logits).max()),
-              "argmax_agreement": float((onnx_logits.argmax(1) == torch_logits.argmax(1)).mean()),
-              "metrics": saved["metrics"]}
+    report = {
+        "model": str(out),
+        "bytes": out.stat().st_size,
+        "max_abs_diff": float(np.abs(onnx_logits - torch_logits).max()),
+        "argmax_agreement": float((onnx_logits.argmax(1) == torch_logits.argmax(1)).mean()),
+        "metrics": saved["metrics"],
+    }
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt of a training run")
-    parser.add_argument("--template", type=Path, required=True, help="template JSON from fer_ros.training.template")
+    parser.add_argument(
+        "--template", type=Path, required=True, help="template JSON from fer_ros.training.template"
+    )
     parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
     parser.add_argument("--name", default="fer_ros_ferplus")
     args = parser.parse_args(argv)

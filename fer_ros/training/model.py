@@ -37,16 +37,22 @@ class FerResNet(nn.Module):
     followed by `blocks` residual blocks.
     """
 
-    def __init__(self, num_classes: int, widths: tuple[int, ...] = (24, 48, 96, 192), blocks: int = 1,
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        widths: tuple[int, ...] = (24, 48, 96, 192),
+        blocks: int = 1,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [_conv_bn(1, widths[0], stride=1)]
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
             layers.append(_conv_bn(c_in, c_out, stride=2))
             layers.extend(ResidualBlock(c_out) for _ in range(blocks))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(widths[-1], num_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(widths[-1], num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

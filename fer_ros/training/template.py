@@ -19,8 +19,9 @@ UPSCALE = 4
 PAD = 0.5  # padding on each side, as a fraction of the upscaled crop
 
 
-def measure_template(images: np.ndarray, detector_model: Path, limit: int = 3000,
-                     min_score: float = 0.8, seed: int = 0) -> tuple[np.ndarray, dict]:
+def measure_template(
+    images: np.ndarray, detector_model: Path, limit: int = 3000, min_score: float = 0.8, seed: int = 0
+) -> tuple[np.ndarray, dict]:
     """Median keypoints (5, 2) in unit crop coordinates over up to `limit` crops, plus statistics."""
     size = images.shape[1] * UPSCALE
     pad = int(size * PAD)
@@ -40,15 +41,24 @@ def measure_template(images: np.ndarray, detector_model: Path, limit: int = 3000
         points.append((kps - pad) / size)
     found = np.asarray(points)
     template = np.median(found, axis=0)
-    stats = {"crops": int(len(picked)), "detected": int(len(found)),
-             "spread": np.round(np.median(np.abs(found - template), axis=0).astype(float), 4).tolist()}
+    stats = {
+        "crops": int(len(picked)),
+        "detected": int(len(found)),
+        "spread": np.round(np.median(np.abs(found - template), axis=0).astype(float), 4).tolist(),
+    }
     return template, stats
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="npz with 48x48 crops (../shared/data layout)")
-    parser.add_argument("--detector", type=Path, required=True, help="fixed-size YuNet ONNX (e.g. yunet_s_320_320)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, help="npz with 48x48 crops (../shared/data layout)"
+    )
+    parser.add_argument(
+        "--detector", type=Path, required=True, help="fixed-size YuNet ONNX (e.g. yunet_s_320_320)"
+    )
     parser.add_argument("--limit", type=int, default=3000)
     parser.add_argument("--out", type=Path, help="write the template JSON here")
     args = parser.parse_args(argv)

@@ -58,8 +58,10 @@ class Recipe:
 def load_sets(recipe: Recipe) -> tuple[TrainingSet, TrainingSet]:
     root = Path(recipe.data_dir)
     if recipe.protocol == "ferplus":
-        return (load_ferplus(root / "ferplus_train.npz", drop_unlabelled=True),
-                load_ferplus(root / "ferplus_valid.npz", drop_unlabelled=False))
+        return (
+            load_ferplus(root / "ferplus_train.npz", drop_unlabelled=True),
+            load_ferplus(root / "ferplus_valid.npz", drop_unlabelled=False),
+        )
     if recipe.protocol == "fer2013":
         return load_fer2013(root / "fer2013_train.npz"), load_fer2013(root / "fer2013_publictest.npz")
     raise ValueError(f"unknown protocol {recipe.protocol!r}: use 'ferplus' or 'fer2013'")
@@ -80,7 +82,7 @@ def predict(model: torch.nn.Module, images: np.ndarray, recipe: Recipe, flip: bo
     model.eval()
     out = []
     for start in range(0, len(images), 512):
-        x = (to_input(images[start:start + 512], recipe) - recipe.mean) / recipe.std
+        x = (to_input(images[start : start + 512], recipe) - recipe.mean) / recipe.std
         p = F.softmax(model(x), dim=1)
         if flip:
             p = (p + F.softmax(model(torch.flip(x, dims=[3])), dim=1)) / 2
@@ -122,7 +124,8 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(train_set.images) / recipe.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.15)
+        optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.15
+    )
     state = {"epoch": 0, "best": -1.0, "history": []}
     checkpoint = out_dir / "last.pt"
     if resume and checkpoint.exists():
@@ -142,10 +145,16 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
         order = torch.randperm(len(images), generator=gen)
         started = time.time()
         total_loss = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", mininterval=20,
-                   file=sys.stdout, dynamic_ncols=False, ncols=100)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{recipe.epochs}",
+            mininterval=20,
+            file=sys.stdout,
+            dynamic_ncols=False,
+            ncols=100,
+        )
         for step in bar:
-            idx = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+            idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
             x = augment(images[idx].float().div_(255.0).unsqueeze(1), recipe.augment, gen)
             logits = model((x - recipe.mean) / recipe.std)
             loss = -(targets[idx] * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
@@ -154,7 +163,10 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
             optimizer.step()
             scheduler.step()
             with torch.no_grad():
-                decay = min(recipe.ema_decay, (1 + step + epoch * steps_per_epoch) / (10 + step + epoch * steps_per_epoch))
+                decay = min(
+                    recipe.ema_decay,
+                    (1 + step + epoch * steps_per_epoch) / (10 + step + epoch * steps_per_epoch),
+                )
                 for e, p in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
                     if e.dtype.is_floating_point:
                         e.mul_(decay).add_(p.detach(), alpha=1 - decay)
@@ -169,24 +181,43 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
         state["epoch"] = epoch + 1
         if metrics["accuracy"] > state["best"]:
             state["best"] = metrics["accuracy"]
-            torch.save({"model": ema.state_dict(), "recipe": asdict(recipe), "metrics": metrics,
-                        "class_names": train_set.class_names}, out_dir / "best.pt")
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "state": state},
-                   checkpoint.with_suffix(".tmp"))
+            torch.save(
+                {
+                    "model": ema.state_dict(),
+                    "recipe": asdict(recipe),
+                    "metrics": metrics,
+                    "class_names": train_set.class_names,
+                },
+                out_dir / "best.pt",
+            )
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "ema": ema.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": gen.get_state(),
+                "state": state,
+            },
+            checkpoint.with_suffix(".tmp"),
+        )
         checkpoint.with_suffix(".tmp").replace(checkpoint)
         remaining = (recipe.epochs - epoch - 1) * metrics["seconds"]
-        print(f"epoch {epoch + 1}: loss {metrics['loss']:.4f} valid acc {metrics['accuracy']:.4f} "
-              f"(flip {metrics['accuracy_flip']:.4f}) macro recall {metrics['macro_recall']:.4f} "
-              f"best {state['best']:.4f} | {metrics['seconds']:.0f} s/epoch, ETA {remaining / 60:.0f} min",
-              flush=True)
+        print(
+            f"epoch {epoch + 1}: loss {metrics['loss']:.4f} valid acc {metrics['accuracy']:.4f} "
+            f"(flip {metrics['accuracy_flip']:.4f}) macro recall {metrics['macro_recall']:.4f} "
+            f"best {state['best']:.4f} | {metrics['seconds']:.0f} s/epoch, ETA {remaining / 60:.0f} min",
+            flush=True,
+        )
     summary = {"best_accuracy": state["best"], "history": state["history"], "recipe": asdict(recipe)}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, recipe, summary)")
     parser.add_argument("--config", type=Path, help="recipe JSON; unspecified keys keep their defaults")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if present")

@@ -68,16 +68,25 @@ class _Media:
 
 
 class Camera:
-    def __init__(self, width: int = -1, height: int = -1, format: image.Format = image.Format.FMT_RGB888,  # noqa: A002
-                 device: str | None = None, fps: float = -1, buff_num: int = 3, open: bool = True,  # noqa: A002
-                 raw: bool = False):
+    def __init__(
+        self,
+        width: int = -1,
+        height: int = -1,
+        format: image.Format = image.Format.FMT_RGB888,  # noqa: A002
+        device: str | None = None,
+        fps: float = -1,
+        buff_num: int = 3,
+        open: bool = True,  # noqa: A002
+        raw: bool = False,
+    ):
         self._width = 640 if width <= 0 else int(width)
         self._height = 480 if height <= 0 else int(height)
         self._format = image.Format(format)
         if self._format not in (image.Format.FMT_RGB888, image.Format.FMT_BGR888, image.Format.FMT_GRAYSCALE):
             raise err.Exception(f"fake camera: unsupported format {self._format.name}")
-        self._media = _Media(os.environ.get("FAKE_MAIX_MEDIA") or _default_media(),
-                             _env.env_int("FAKE_MAIX_LOOP", 1) != 0)
+        self._media = _Media(
+            os.environ.get("FAKE_MAIX_MEDIA") or _default_media(), _env.env_int("FAKE_MAIX_LOOP", 1) != 0
+        )
         pace = _env.env_float("FAKE_MAIX_FPS", 0.0)
         self._period = 1.0 / pace if pace > 0 else 0.0
         self._next_t = _time.monotonic()

@@ -73,7 +73,7 @@ def string_size(string: str, scale: float = 1, thickness: int = 1, font: str = "
 
 
 class Image:
-    """``Image(width, height, format)`` makes a black image; the fake's own code wraps arrays with ``from_array``."""
+    """``Image(width, height, format)`` makes a black image; the fake's own modules use ``from_array``."""
 
     def __init__(self, width: int, height: int, format: Format = Format.FMT_RGB888, bg: Color | None = None):  # noqa: A002
         fmt = Format(format)
@@ -138,7 +138,7 @@ class Image:
         return Image.from_array(fit_array(self._data, width, height, Fit(object_fit))[0], self._fmt)
 
     def crop(self, x: int, y: int, w: int, h: int) -> Image:
-        return Image.from_array(self._data[max(y, 0):y + h, max(x, 0):x + w].copy(), self._fmt)
+        return Image.from_array(self._data[max(y, 0) : y + h, max(x, 0) : x + w].copy(), self._fmt)
 
     def _color(self, color: Color) -> tuple:
         if self._fmt == Format.FMT_GRAYSCALE:
@@ -148,24 +148,54 @@ class Image:
         return (color.r, color.g, color.b)
 
     def draw_rect(self, x: int, y: int, w: int, h: int, color: Color, thickness: int = 1) -> Image:
-        cv2.rectangle(self._data, (int(x), int(y)), (int(x + w - 1), int(y + h - 1)), self._color(color),
-                      -1 if thickness < 0 else max(1, int(thickness)))
+        cv2.rectangle(
+            self._data,
+            (int(x), int(y)),
+            (int(x + w - 1), int(y + h - 1)),
+            self._color(color),
+            -1 if thickness < 0 else max(1, int(thickness)),
+        )
         return self
 
     def draw_line(self, x1: int, y1: int, x2: int, y2: int, color: Color, thickness: int = 1) -> Image:
-        cv2.line(self._data, (int(x1), int(y1)), (int(x2), int(y2)), self._color(color), max(1, int(thickness)))
+        cv2.line(
+            self._data, (int(x1), int(y1)), (int(x2), int(y2)), self._color(color), max(1, int(thickness))
+        )
         return self
 
     def draw_circle(self, x: int, y: int, radius: int, color: Color, thickness: int = 1) -> Image:
-        cv2.circle(self._data, (int(x), int(y)), int(radius), self._color(color),
-                   -1 if thickness < 0 else max(1, int(thickness)))
+        cv2.circle(
+            self._data,
+            (int(x), int(y)),
+            int(radius),
+            self._color(color),
+            -1 if thickness < 0 else max(1, int(thickness)),
+        )
         return self
 
-    def draw_string(self, x: int, y: int, textstring: str, color: Color = COLOR_WHITE, scale: float = 1,
-                    thickness: int = -1, wrap: bool = True, wrap_space: int = 4, font: str = "") -> Image:
+    def draw_string(
+        self,
+        x: int,
+        y: int,
+        textstring: str,
+        color: Color = COLOR_WHITE,
+        scale: float = 1,
+        thickness: int = -1,
+        wrap: bool = True,
+        wrap_space: int = 4,
+        font: str = "",
+    ) -> Image:
         size = string_size(textstring, scale)
-        cv2.putText(self._data, textstring, (int(x), int(y) + size.height() - 4), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5 * scale, self._color(color), 1, cv2.LINE_AA)
+        cv2.putText(
+            self._data,
+            textstring,
+            (int(x), int(y) + size.height() - 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 * scale,
+            self._color(color),
+            1,
+            cv2.LINE_AA,
+        )
         return self
 
     def draw_image(self, x: int, y: int, img: Image) -> Image:
@@ -174,7 +204,7 @@ class Image:
         h = min(src.shape[0], self.height() - y)
         w = min(src.shape[1], self.width() - x)
         if h > 0 and w > 0 and x >= 0 and y >= 0:
-            self._data[y:y + h, x:x + w] = src[:h, :w]
+            self._data[y : y + h, x : x + w] = src[:h, :w]
         return self
 
     def save(self, path: str, quality: int = 95) -> None:
@@ -187,7 +217,9 @@ class Image:
         return f"Image({self.width()}x{self.height()}, {self._fmt.name})"
 
 
-def fit_array(array: np.ndarray, width: int, height: int, fit: Fit) -> tuple[np.ndarray, tuple[float, float, float]]:
+def fit_array(
+    array: np.ndarray, width: int, height: int, fit: Fit
+) -> tuple[np.ndarray, tuple[float, float, float]]:
     """Resize ``array`` to width x height; return it and (scale, pad_x, pad_y) mapping source -> result."""
     h, w = array.shape[:2]
     if (w, h) == (width, height):
@@ -200,10 +232,10 @@ def fit_array(array: np.ndarray, width: int, height: int, fit: Fit) -> tuple[np.
     if fit == Fit.FIT_CONTAIN:
         out = np.zeros((height, width) + array.shape[2:], np.uint8)
         px, py = (width - nw) // 2, (height - nh) // 2
-        out[py:py + nh, px:px + nw] = resized
+        out[py : py + nh, px : px + nw] = resized
         return out, (scale, float(px), float(py))
     px, py = (nw - width) // 2, (nh - height) // 2
-    return np.ascontiguousarray(resized[py:py + height, px:px + width]), (scale, float(-px), float(-py))
+    return np.ascontiguousarray(resized[py : py + height, px : px + width]), (scale, float(-px), float(-py))
 
 
 def load(path: str, format: Format = Format.FMT_RGB888) -> Image:  # noqa: A002

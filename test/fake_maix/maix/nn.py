@@ -1,9 +1,10 @@
 """maix.nn: the three models the MaixCAM app uses, backed by onnxruntime on the PC.
 
 * ``YOLOv8`` / ``YOLO11`` (face model): YuNet (``FAKE_MAIX_YUNET``). Input 320x224 RGB888 like MaixPy's
-  ``yolov8n_face.mud``; objects carry ``x, y, w, h`` (int), ``score``, ``class_id`` = 0 and ``points`` = 10 ints
+  ``yolov8n_face.mud``; objects carry ``x, y, w, h`` (int), ``score``, ``class_id`` = 0 and ``points`` =
+  10 ints
   (image-left eye, image-right eye, nose, image-left / image-right mouth corner). YuNet has no per-keypoint
-  confidence, so a keypoint outside the frame stands for one under ``keypoint_th`` and is ``-1, -1`` as in MaixPy.
+  confidence, so a keypoint outside the frame stands for one under ``keypoint_th``: ``-1, -1`` as in MaixPy.
 * ``FaceLandmarks(model="")``: only ``crop_image``, reproducing MaixCDK's rotated-square affine crop
   (centre of the box, side ``int(max(w, h) * scale)``, rotated by the eye line, nearest-neighbour sampling).
 * ``Classifier``: an ONNX expression model (``FAKE_MAIX_CLASSIFIER``, default the peer mini-Xception) standing
@@ -37,14 +38,23 @@ def _session(path: Path) -> ort.InferenceSession:
 
 
 def _check_mud(model: str) -> None:
-    # The app passes the device's .mud path; the fake does not read it but insists on the real shape of the call.
+    # The app passes the device's .mud path: the fake does not read it, but insists on the real call's shape.
     if not model.endswith(".mud"):
         raise err.Exception(f"fake maix.nn: MaixPy models are .mud files, got {model!r}")
 
 
 class Object:
-    def __init__(self, x: int = 0, y: int = 0, w: int = 0, h: int = 0, class_id: int = 0, score: float = 0,
-                 points: list[int] | None = None, angle: float = -9999):
+    def __init__(
+        self,
+        x: int = 0,
+        y: int = 0,
+        w: int = 0,
+        h: int = 0,
+        class_id: int = 0,
+        score: float = 0,
+        points: list[int] | None = None,
+        angle: float = -9999,
+    ):
         self.x, self.y, self.w, self.h = int(x), int(y), int(w), int(h)
         self.class_id = int(class_id)
         self.score = float(score)
@@ -52,7 +62,10 @@ class Object:
         self.angle = angle
 
     def __str__(self) -> str:
-        return f"x: {self.x}, y: {self.y}, w: {self.w}, h: {self.h}, class_id: {self.class_id}, score: {self.score}"
+        return (
+            f"x: {self.x}, y: {self.y}, w: {self.w}, h: {self.h}, class_id: {self.class_id}, "
+            f"score: {self.score}"
+        )
 
 
 class YOLOv8:
@@ -85,14 +98,29 @@ class YOLOv8:
     def input_format(self) -> image.Format:
         return image.Format.FMT_RGB888
 
-    def detect(self, img: image.Image, conf_th: float = 0.5, iou_th: float = 0.45,
-               fit: image.Fit = image.Fit.FIT_CONTAIN, keypoint_th: float = 0.5, sort: int = 0) -> list[Object]:
+    def detect(
+        self,
+        img: image.Image,
+        conf_th: float = 0.5,
+        iou_th: float = 0.45,
+        fit: image.Fit = image.Fit.FIT_CONTAIN,
+        keypoint_th: float = 0.5,
+        sort: int = 0,
+    ) -> list[Object]:
         if img.format() != self.input_format():
-            raise err.Exception(f"image format not match, input_type: FMT_RGB888, image format: {img.format().name}")
+            raise err.Exception(
+                f"image format not match, input_type: FMT_RGB888, image format: {img.format().name}"
+            )
         w_in, h_in = self.INPUT_SIZE
         net_img, (scale, pad_x, pad_y) = image.fit_array(img.array(), w_in, h_in, image.Fit(fit))
         blob = cv2.cvtColor(net_img, cv2.COLOR_RGB2BGR).astype(np.float32).transpose(2, 0, 1)[None]
-        outs = dict(zip(self._output_names, self._session.run(self._output_names, {self._input_name: blob})))
+        outs = dict(
+            zip(
+                self._output_names,
+                self._session.run(self._output_names, {self._input_name: blob}),
+                strict=False,
+            )
+        )
         boxes, scores, kps = [], [], []
         for s in (8, 16, 32):
             cls = outs[f"cls_{s}"][0, :, 0]
@@ -126,7 +154,9 @@ class YOLOv8:
                     pts += [ix, iy]
                 else:
                     pts += [-1, -1]
-            objs.append(Object((x - pad_x) * sx, (y - pad_y) * sx, bw * sx, bh * sx, 0, float(scores_a[i]), pts))
+            objs.append(
+                Object((x - pad_x) * sx, (y - pad_y) * sx, bw * sx, bh * sx, 0, float(scores_a[i]), pts)
+            )
         if sort:
             objs.sort(key=lambda o: o.w * o.h, reverse=sort > 0)
         return objs
@@ -144,8 +174,18 @@ class FaceLandmarks:
         self.mean: list[float] = []
         self.scale: list[float] = []
 
-    def crop_image(self, img: image.Image, x: int, y: int, w: int, h: int, points: list[int],
-                   new_width: int = -1, new_height: int = -1, scale: float = 1.2) -> image.Image | None:
+    def crop_image(
+        self,
+        img: image.Image,
+        x: int,
+        y: int,
+        w: int,
+        h: int,
+        points: list[int],
+        new_width: int = -1,
+        new_height: int = -1,
+        scale: float = 1.2,
+    ) -> image.Image | None:
         if new_width <= 0 or new_height <= 0:
             raise err.Exception("fake FaceLandmarks has no model: give new_width and new_height")
         if len(points) < 4:
@@ -180,13 +220,18 @@ class Classifier:
         shape = inp.shape
         meta = self._session.get_modelmeta().custom_metadata_map
         self._nhwc = meta.get("fer_ros.layout", "NHWC" if shape[-1] in (1, 3) else "NCHW") == "NHWC"
-        size = json.loads(meta["fer_ros.input_size"]) if "fer_ros.input_size" in meta else (
-            [shape[2], shape[1]] if self._nhwc else [shape[3], shape[2]])
+        size = (
+            json.loads(meta["fer_ros.input_size"])
+            if "fer_ros.input_size" in meta
+            else ([shape[2], shape[1]] if self._nhwc else [shape[3], shape[2]])
+        )
         self._w, self._h = int(size[0]), int(size[1])
         self._gray = meta.get("fer_ros.color", "gray") == "gray"
         self._mean = float(json.loads(meta.get("fer_ros.mean", "[0.5]"))[0])
         self._std = float(json.loads(meta.get("fer_ros.std", "[0.5]"))[0])
-        self.labels = json.loads(meta["fer_ros.labels"]) if "fer_ros.labels" in meta else list(FACE_EMOTION_LABELS)
+        self.labels = (
+            json.loads(meta["fer_ros.labels"]) if "fer_ros.labels" in meta else list(FACE_EMOTION_LABELS)
+        )
         self.label_path = ""
         self.mean = [self._mean * 255.0]
         self.scale = [1.0 / (self._std * 255.0)]
@@ -204,14 +249,20 @@ class Classifier:
         return image.Format.FMT_GRAYSCALE if self._gray else image.Format.FMT_RGB888
 
     def input_shape(self) -> list[int]:
-        return [1, self._h, self._w, 1 if self._gray else 3] if self._nhwc else [1, 1 if self._gray else 3,
-                                                                                 self._h, self._w]
+        return (
+            [1, self._h, self._w, 1 if self._gray else 3]
+            if self._nhwc
+            else [1, 1 if self._gray else 3, self._h, self._w]
+        )
 
-    def classify(self, img: image.Image, softmax: bool = True,
-                 fit: image.Fit = image.Fit.FIT_COVER) -> list[tuple[int, float]]:
+    def classify(
+        self, img: image.Image, softmax: bool = True, fit: image.Fit = image.Fit.FIT_COVER
+    ) -> list[tuple[int, float]]:
         if img.format() != self.input_format():
-            raise err.Exception(f"image format not match, input_type: {self.input_format().name}, "
-                                f"image format: {img.format().name}")
+            raise err.Exception(
+                f"image format not match, input_type: {self.input_format().name}, "
+                f"image format: {img.format().name}"
+            )
         arr, _ = image.fit_array(img.array(), self._w, self._h, image.Fit(fit))
         x = (arr.astype(np.float32) / 255.0 - self._mean) / self._std
         x = x[..., None] if x.ndim == 2 else x
@@ -219,7 +270,9 @@ class Classifier:
         out = self._session.run(None, {self._input_name: x})[0].reshape(-1).astype(np.float64)
         if softmax:
             if out.min() >= 0.0 and abs(out.sum() - 1.0) < 1e-3:
-                out = np.log(np.maximum(out, 1e-12))  # a model that already ends in softmax: undo before MaixPy's
+                out = np.log(
+                    np.maximum(out, 1e-12)
+                )  # a model that already ends in softmax: undo before MaixPy's
             out = np.exp(out - out.max())
             out /= out.sum()
         order = np.argsort(-out, kind="stable")

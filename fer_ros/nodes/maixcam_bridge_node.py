@@ -1,0 +1,346 @@
+"""maixcam_bridge_node: MaixCAM UDP datagrams in, fer_ros/FaceExpressionArray out.
+
+A receive thread blocks on the UDP socket; each datagram goes through
+:class:`~fer_ros.maixcam.receiver.MaixReceiver` (source/device/HMAC checks, decoding, per-(device, session)
+order, loss and clock state), and the newest valid frame of each device is published at once on ``faces``
+(reliable), stamped with its capture time mapped to the ROS clock, ``source`` = ``maixcam:<device>`` and a
+frame_id per device. Scores are smoothed per face track as in the camera pipeline (``raw_scores`` keep the
+device's). ``/diagnostics`` at 1 Hz: one status for the receiver, one per device. A datagram never crashes
+the node: rejected ones are counted by reason, and the first of each kind is logged.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+
+from fer_ros.core.smoothing import ExpressionSmoother
+from fer_ros.maixcam.health import BridgeHealth
+from fer_ros.maixcam.receiver import MaixReceiver, PublishableFrame, ReceiverConfig
+from fer_ros.msg import FaceExpression, FaceExpressionArray
+from fer_ros.ros.diagnostics import to_diagnostic_status
+from fer_ros.ros.parameters import ParamSpec, check_changes, declare, spec_table
+from fer_ros.ros.qos import results_qos
+from fer_ros.ros.spin import run_node
+from maixcam_bridge import fer_maix_protocol as proto
+
+P = ParamSpec
+PARAMETERS: tuple[ParamSpec, ...] = (
+    P("port", 7460, "UDP port the MaixCAM apps send to (0: any free port, logged)", range=(0, 65535)),
+    P(
+        "bind_address",
+        "0.0.0.0",
+        "local address to listen on (e.g. the robot's address on the camera's network, 127.0.0.1 for tests)",
+    ),
+    P("allowed_sources", "", "comma-separated source IP addresses accepted; empty: any"),
+    P("allowed_devices", "", "comma-separated device names accepted; empty: any"),
+    P("hmac_key", "", "shared key: when set, only datagrams with a valid HMAC-SHA256 tag are accepted"),
+    P(
+        "max_age_ms",
+        500.0,
+        "frames captured longer ago than this (device clock mapped to ROS time) are "
+        "dropped as stale, ms; 0: never",
+        range=(0.0, 60000.0),
+        runtime=True,
+    ),
+    P("frame_ids", "", "comma-separated device=frame_id pairs for header.frame_id"),
+    P(
+        "default_frame_id",
+        "{device}_camera",
+        "frame_id of devices not in frame_ids ({device} is replaced by the device name)",
+    ),
+    P(
+        "clock_window_s",
+        10.0,
+        "sliding window of the minimum-delay clock offset estimate, s",
+        range=(0.1, 3600.0),
+    ),
+    P(
+        "silence_timeout_s",
+        2.0,
+        "diagnostics WARN when a device sent nothing for this long, s",
+        range=(0.1, 3600.0),
+        runtime=True,
+    ),
+    P(
+        "max_devices",
+        16,
+        "most devices tracked at once (datagrams of further ones are refused)",
+        range=(1, 1024),
+    ),
+    P(
+        "smoothing_time_constant_s",
+        0.3,
+        "time constant of the per-face moving average of the scores, s (0: no smoothing)",
+        range=(0.0, 30.0),
+        runtime=True,
+    ),
+    P(
+        "hysteresis_margin",
+        0.1,
+        "the reported expression changes when another one's smoothed score is higher by this margin",
+        range=(0.0, 1.0),
+        runtime=True,
+    ),
+    P("receive_buffer_bytes", 1048576, "UDP socket receive buffer, bytes", range=(65536, 67108864)),
+)
+SPECS = spec_table(PARAMETERS)
+
+
+def split_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_frame_ids(text: str) -> dict[str, str]:
+    """``"cam-a=cam_a_link, cam-b=cam_b_link"`` -> {device: frame_id}; ValueError on a malformed pair."""
+    pairs = {}
+    for item in split_list(text):
+        device, sep, frame_id = item.partition("=")
+        if not sep or not device.strip() or not frame_id.strip():
+            raise ValueError(f"frame_ids entry {item!r} is not device=frame_id")
+        pairs[device.strip()] = frame_id.strip()
+    return pairs
+
+
+def receiver_config(values: dict[str, Any]) -> ReceiverConfig:
+    """ReceiverConfig from the node's parameter values."""
+    key = values["hmac_key"]
+    return ReceiverConfig(
+        hmac_key=key.encode("utf-8") if key else None,
+        allowed_sources=frozenset(split_list(values["allowed_sources"])),
+        allowed_devices=frozenset(split_list(values["allowed_devices"])),
+        max_age_ms=values["max_age_ms"],
+        clock_window_s=values["clock_window_s"],
+        max_devices=values["max_devices"],
+    )
+
+
+class FrameConverter:
+    """A decoded MaixCAM frame -> FaceExpressionArray, with per-track smoothing of the scores."""
+
+    def __init__(
+        self,
+        time_constant_s: float,
+        hysteresis_margin: float,
+        frame_ids: dict[str, str],
+        default_frame_id: str,
+    ):
+        self.time_constant_s = time_constant_s
+        self.hysteresis_margin = hysteresis_margin
+        self.frame_ids = frame_ids
+        self.default_frame_id = default_frame_id
+        self._smoothers: dict[str, tuple[int, ExpressionSmoother]] = {}  # device -> (session, smoother)
+
+    def set_smoothing(self, time_constant_s: float, hysteresis_margin: float) -> None:
+        self.time_constant_s, self.hysteresis_margin = time_constant_s, hysteresis_margin
+        for _, smoother in self._smoothers.values():
+            smoother.time_constant_s, smoother.hysteresis_margin = time_constant_s, hysteresis_margin
+
+    def frame_id(self, device_id: str) -> str:
+        return self.frame_ids.get(device_id) or self.default_frame_id.replace("{device}", device_id)
+
+    def _smoother(self, device_id: str, session_id: int) -> ExpressionSmoother:
+        entry = self._smoothers.get(device_id)
+        if entry is None or entry[0] != session_id:  # a restarted app numbers its tracks anew
+            entry = (session_id, ExpressionSmoother(self.time_constant_s, self.hysteresis_margin))
+            self._smoothers[device_id] = entry
+        return entry[1]
+
+    def convert(self, item: PublishableFrame, stamp_ns: int) -> FaceExpressionArray:
+        frame, labels = item.frame, item.labels
+        smoother = self._smoother(frame.device_id, frame.session_id)
+        msg = FaceExpressionArray()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(max(stamp_ns, 0), 1_000_000_000)
+        msg.header.frame_id = self.frame_id(frame.device_id)
+        msg.source = f"maixcam:{frame.device_id}"
+        msg.image_width, msg.image_height = frame.width, frame.height
+        msg.labels = list(labels)
+        t_s = stamp_ns * 1e-9
+        active = []
+        faces = []
+        for face in frame.faces:
+            out = FaceExpression()
+            out.face_id = str(face.track_id) if face.track_id else ""
+            out.x, out.y, out.width, out.height = float(face.x), float(face.y), float(face.w), float(face.h)
+            out.detection_confidence = float(face.score)
+            out.keypoints = np.asarray(face.keypoints, dtype=np.float32)
+            if face.top_class is not None:  # unclassified faces (eyes not found) keep empty scores
+                raw = np.asarray(face.scores, dtype=np.float32)
+                total = float(raw.sum())
+                if total > 0:
+                    raw = raw / total  # undo the u16 rounding so that the scores sum to 1
+                if face.track_id:
+                    active.append(out.face_id)
+                    smoothed, top, confidence = smoother.update(out.face_id, raw, t_s)
+                else:
+                    smoothed, top, confidence = raw, int(np.argmax(raw)), float(raw.max())
+                out.expression = labels[top]
+                out.confidence = float(confidence)
+                out.scores = smoothed.astype(np.float32).tolist()
+                out.raw_scores = raw.tolist()
+            faces.append(out)
+        msg.faces = faces
+        smoother.prune(active)
+        return msg
+
+
+class MaixcamBridgeNode(Node):
+    """Receives MaixCAM datagrams on a thread and publishes the newest frame of each device."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("maixcam_bridge", **node_kwargs)
+        self._values = declare(self, PARAMETERS)
+        self.receiver = MaixReceiver(receiver_config(self._values))
+        self._converter = FrameConverter(
+            self._values["smoothing_time_constant_s"],
+            self._values["hysteresis_margin"],
+            parse_frame_ids(self._values["frame_ids"]),
+            self._values["default_frame_id"],
+        )
+        self._lock = threading.Lock()  # receiver state: the receive thread and the diagnostics timer
+        self._logged: set[str] = set()
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._values["receive_buffer_bytes"])
+        except OSError:
+            pass
+        try:
+            self._sock.bind((self._values["bind_address"], self._values["port"]))
+        except OSError as error:
+            self._sock.close()
+            raise ValueError(
+                f"cannot listen on udp://{self._values['bind_address']}:{self._values['port']}: {error}"
+            ) from error
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self.health = BridgeHealth(
+            self.receiver, self._values["silence_timeout_s"], time.monotonic_ns(), self.port
+        )
+
+        self._publisher = self.create_publisher(FaceExpressionArray, "faces", results_qos())
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", results_qos())
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
+        self._running = True
+        self._thread = threading.Thread(target=self._receive_loop, name="maixcam_receiver", daemon=True)
+        self._thread.start()
+        cfg = self.receiver.config
+        self.get_logger().info(
+            f"listening on udp://{self._values['bind_address']}:{self.port}, publishing "
+            f"{self._publisher.topic_name} (protocol {proto.VERSION_MAJOR}.{proto.VERSION_MINOR}, "
+            f"hmac {'required' if cfg.hmac_key else 'off'}, sources {sorted(cfg.allowed_sources) or 'any'}, "
+            f"devices {sorted(cfg.allowed_devices) or 'any'})"
+        )
+
+    # -- receiving -----------------------------------------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        while self._running:
+            try:
+                data, (source_ip, _port) = self._sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError as error:
+                if not self._running:
+                    return
+                self._log_once("socket", f"UDP receive failed: {error}")
+                time.sleep(0.05)
+                continue
+            self.handle_datagram(data, source_ip, time.monotonic_ns())
+
+    def handle_datagram(self, data: bytes, source_ip: str, arrival_ns: int) -> None:
+        """Validate, account and (when it is the newest valid frame of its stream) publish one datagram."""
+        try:
+            with self._lock:
+                before = self.receiver.counters.rejected
+                item = self.receiver.handle(data, source_ip, arrival_ns)
+                if self.receiver.counters.rejected != before and self.receiver.counters.last_rejection:
+                    reason, detail = self.receiver.counters.last_rejection
+                    self._log_once(
+                        reason,
+                        f"rejecting a datagram from {source_ip} ({reason}: {detail}); "
+                        "further ones are counted in /diagnostics, not logged",
+                    )
+                if item is None:
+                    return
+                # device capture time on the host monotonic clock -> ROS clock
+                stamp_ns = self.get_clock().now().nanoseconds + (item.stamp_ns - time.monotonic_ns())
+                msg = self._converter.convert(item, stamp_ns)
+            self._publisher.publish(msg)
+            self.health.on_published((time.monotonic_ns() - arrival_ns) / 1e6)
+        except Exception as error:  # noqa: BLE001 - a datagram must never take the node down
+            self.health.internal_errors += 1
+            self._log_once("internal:" + type(error).__name__, f"datagram from {source_ip} failed: {error!r}")
+
+    def _log_once(self, kind: str, text: str) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            self.get_logger().warning(text)
+
+    # -- parameters and diagnostics -----------------------------------------------------------------------
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        changes, problem = check_changes(SPECS, parameters)
+        if problem:
+            return SetParametersResult(successful=False, reason=problem)
+        with self._lock:
+            if "smoothing_time_constant_s" in changes or "hysteresis_margin" in changes:
+                self._converter.set_smoothing(
+                    changes.get("smoothing_time_constant_s", self._values["smoothing_time_constant_s"]),
+                    changes.get("hysteresis_margin", self._values["hysteresis_margin"]),
+                )
+            if "max_age_ms" in changes:
+                cfg = self.receiver.config
+                self.receiver.config = ReceiverConfig(
+                    cfg.hmac_key,
+                    cfg.allowed_sources,
+                    cfg.allowed_devices,
+                    changes["max_age_ms"],
+                    cfg.clock_window_s,
+                    cfg.max_devices,
+                )
+            if "silence_timeout_s" in changes:
+                self.health.silence_timeout_s = changes["silence_timeout_s"]
+        self._values.update(changes)
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic_ns()
+        with self._lock:
+            statuses = [
+                to_diagnostic_status(
+                    self.health.receiver_report(now), "maixcam_bridge: receiver", f"udp:{self.port}"
+                )
+            ]
+            statuses += [
+                to_diagnostic_status(report, f"maixcam_bridge: {device}", device)
+                for device, report in self.health.device_reports(now)
+            ]
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = statuses
+        self._diagnostics.publish(msg)
+
+    def destroy_node(self) -> None:
+        self._running = False
+        self._thread.join(timeout=2.0)
+        self._sock.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(MaixcamBridgeNode, "maixcam_bridge_node", args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
