@@ -59,6 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
         env["FER_ROS_MODEL_DIR"] = str(cache)
     env["FER_ROS_SHARED"] = str(shared_root())
     env["ROS_PYTHON_CHECK_FIELDS"] = "1"  # generated message setters check types and sizes
+    # Camera-sized images exceed Fast DDS's default 512 KiB shared-memory segment and would go as UDP
+    # fragments, which best-effort topics lose: use the project's profile (16 MiB segment).
+    env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO_ROOT / "config" / "fastdds_large_images.xml")
     _Session.ros_env = env
     _Session.saved_env = {key: os.environ.get(key) for key in env}
     os.environ.update(env)

@@ -187,3 +187,11 @@ def test_real_nodes_declare_their_tables_and_read_the_yaml(shared_dir: Path, tmp
                 node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_readme_documents_every_parameter() -> None:
+    readme = (REPO / "README.md").read_text()
+    for name in GRAPH:
+        assert f"`{name}`" in readme
+        for spec in declared(name).values():
+            assert f"| `{spec.name}` |" in readme, f"README.md does not document {name}.{spec.name}"

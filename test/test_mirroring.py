@@ -201,35 +201,38 @@ def test_invalid_mappings_are_refused(data, message) -> None:
 
 
 def test_recorded_scores_from_a_real_video(shared_dir: Path) -> None:
-    """The pipeline's own output on a real clip, fed to the policy: raw labels flicker, commands do not."""
+    """The pipeline's per-frame (unsmoothed) scores on a real clip, fed to the policy: the raw labels flicker,
+    the commands change rarely and never before the dwell time."""
     cv2 = pytest.importorskip("cv2")
     from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
 
     pipeline = ExpressionPipeline(PipelineConfig(keep_crops=False))
     capture = cv2.VideoCapture(str(shared_dir / "media" / "pyfeat" / "WolfgangLanger_Pexels.mp4"))
     fps = capture.get(cv2.CAP_PROP_FPS) or 24.0
-    policy, config = MirrorPolicy(MirrorConfig(min_dwell_s=1.0)), None
-    config = policy.config
+    policy = MirrorPolicy(MirrorConfig(min_dwell_s=1.0))
     raw_tops, commands = [], []
-    next_tick = 0.0
-    for index in range(240):  # 10 s
+    next_tick, index = 0.0, 0
+    while True:
         ok, frame = capture.read()
         if not ok:
             break
         now = index / fps
+        index += 1
         result = pipeline.process(frame, now)
         raw_tops.extend(str(result.labels[int(np.argmax(f.raw_scores))]) for f in result.faces[:1])
-        observed = [FaceObservation(f.face_id, f.box, f.scores.tolist()) for f in result.faces]
+        observed = [FaceObservation(f.face_id, f.box, f.raw_scores.tolist()) for f in result.faces]
         policy.observe(observed, result.labels, result.image_size, now)
         while next_tick <= now:
             commands.append((next_tick, policy.step(next_tick)))
             next_tick += 0.1
     capture.release()
+    assert index > 400, "the clip should have been read"
     raw_flips = sum(a != b for a, b in zip(raw_tops, raw_tops[1:], strict=False))
-    assert raw_flips >= 5, (
+    assert raw_flips >= 3, (
         f"the clip's raw labels should flicker for this test to mean anything ({raw_flips})"
     )
     times = [t for t, _ in changes(commands)]
-    assert len(times) - 1 <= raw_flips / 5
-    assert all(b - a >= config.min_dwell_s - 1e-9 for a, b in zip(times[1:], times[2:], strict=False))
+    assert len(times) - 1 <= max(2, raw_flips // 4), (raw_flips, changes(commands))
+    gaps = np.diff(times[1:])
+    assert gaps.size == 0 or gaps.min() >= policy.config.min_dwell_s - 1e-9
     assert commands[-1][1].face_id

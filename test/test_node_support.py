@@ -185,9 +185,9 @@ def _image(encoding: str, width: int, height: int, data: bytes, step: int | None
 def test_bad_frames_are_named(msg, kind) -> None:
     from fer_ros.nodes.expression_node import bad_frame_kind
 
-    with pytest.raises(ImageConversionError) as error:
+    with pytest.raises(ImageConversionError):
         to_bgr8(msg)
-    assert bad_frame_kind(msg, error.value) == kind
+    assert bad_frame_kind(msg) == kind
 
 
 # -- frame sources -------------------------------------------------------------------------------------------

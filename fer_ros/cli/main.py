@@ -19,7 +19,7 @@ import sys
 from fer_ros import __version__
 from fer_ros.core.errors import FerRosError
 
-SUBCOMMANDS: tuple[str, ...] = ("models", "image", "video", "eval", "bench", "train", "run")
+SUBCOMMANDS: tuple[str, ...] = ("models", "image", "video", "eval", "bench", "train", "run", "bench-ros")
 
 
 def build_parser() -> argparse.ArgumentParser:

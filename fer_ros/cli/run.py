@@ -17,8 +17,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "configured by the same parameter file. With --source, a camera_node plays a video, an image, a "
         "folder of images or a webcam. With --record DIR, the annotated video and a per-face summary are "
         "written to DIR.",
-        epilog="Anything after --ros-args is passed to ROS "
-        "(e.g. --ros-args -p detection_score_threshold:=0.5).",
     )
     parser.add_argument(
         "--config",
@@ -67,7 +65,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="DIR",
         help="write DIR/annotated.mp4 and DIR/summary.json, and print the per-face summary",
     )
-    parser.add_argument("ros_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ros-args",
+        dest="ros_args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        metavar="ARG",
+        help="the rest of the line is passed to ROS, e.g. --ros-args -p min_dwell_s:=0.5",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -76,12 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_ros.ros.config_files import find_config_file
     from fer_ros.ros.graph import GraphOptions, run_graph
 
-    ros_args = list(args.ros_args)
-    if ros_args and ros_args[0] == "--ros-args":
-        ros_args = ros_args[1:]
-    elif ros_args:
-        error_line("run", f"unexpected arguments {' '.join(ros_args)} (ROS arguments go after --ros-args)")
-        return 2
+    ros_args = list(args.ros_args or [])
     try:
         config = find_config_file(args.config or "fer.yaml")
     except FileNotFoundError as error:

@@ -44,6 +44,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     P("publish_compressed", False, "also publish JPEG frames on image/compressed"),
     P("jpeg_quality", 90, "JPEG quality of image/compressed", range=(1, 100)),
     P("reliable", False, "publish with reliable QoS (default: best effort, like camera drivers)"),
+    P(
+        "wait_for_subscriber_s",
+        0.0,
+        "before the first frame, wait up to this long for a subscriber, s (0: start at once)",
+        range=(0.0, 3600.0),
+    ),
 )
 
 
@@ -108,8 +114,9 @@ class CameraNode(Node):
             self._thread.start()
 
     def subscription_count(self) -> int:
-        """Subscriptions matched with the image publisher."""
-        return self._publisher.get_subscription_count()
+        """Subscriptions matched with the image publishers."""
+        count = self._publisher.get_subscription_count()
+        return count + (self._compressed.get_subscription_count() if self._compressed is not None else 0)
 
     def _next_frame(self) -> Any:
         frame = self._source.read()
@@ -131,6 +138,10 @@ class CameraNode(Node):
         self.published += 1
 
     def _run(self) -> None:
+        wait_until = time.monotonic() + self._values["wait_for_subscriber_s"]
+        while self.subscription_count() == 0 and time.monotonic() < wait_until:
+            if self._stop.wait(0.02):
+                return
         period = 1.0 / self.rate_hz
         deadline = time.monotonic()
         max_frames = self._values["max_frames"]

@@ -25,7 +25,7 @@ from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
 from fer_ros.msg import FaceExpressionArray
 from fer_ros.ros.diagnostics import HealthLimits, ProcessingMonitor, to_diagnostic_status
 from fer_ros.ros.frame_slot import LatestSlot
-from fer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, ImageConversionError, get_converter
+from fer_ros.ros.image_conversion import ENCODINGS, SUPPORTED_ENCODINGS, ImageConversionError, get_converter
 from fer_ros.ros.messages import frame_result_to_msg, stamp_to_seconds
 from fer_ros.ros.parameters import ParamSpec, check_changes, declare, spec_table
 from fer_ros.ros.qos import results_qos, sensor_qos
@@ -153,7 +153,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 )
 SPECS = spec_table(PARAMETERS)
 
-# ROS parameter name -> PipelineConfig field, where the names differ or the value needs translating.
+# Parameters that are PipelineConfig fields of the same name.
 _PIPELINE_FIELDS = (
     "detector_model",
     "detector_backend",
@@ -218,7 +218,7 @@ def apply_runtime_settings(pipeline: ExpressionPipeline, changes: dict[str, Any]
             setattr(pipeline.config, name, field_value)
 
 
-def bad_frame_kind(msg: Any, error: Exception) -> str:
+def bad_frame_kind(msg: Any) -> str:
     """A short, stable name for why an image message could not be used (a diagnostics counter key)."""
     if isinstance(msg, CompressedImage):
         return "undecodable_compressed" if len(msg.data) else "empty_compressed"
@@ -226,7 +226,11 @@ def bad_frame_kind(msg: Any, error: Exception) -> str:
         return "unsupported_encoding"
     if msg.width == 0 or msg.height == 0:
         return "empty_image"
-    return "size_mismatch" if "bytes" in str(error) or "step" in str(error) else "invalid_image"
+    layout = ENCODINGS[msg.encoding]
+    row_bytes = msg.width * layout.channels * layout.dtype.itemsize
+    if msg.step < row_bytes or len(msg.data) != msg.step * msg.height:
+        return "size_mismatch"
+    return "invalid_image"
 
 
 @dataclass
@@ -349,7 +353,7 @@ class ExpressionNode(Node):
         try:
             image = self._converter.to_bgr8(msg)
         except (ImageConversionError, ValueError) as error:
-            kind = bad_frame_kind(msg, error)
+            kind = bad_frame_kind(msg)
             self._monitor.on_bad_frame(kind)
             self._monitor.on_finished()
             self._log_once(kind, f"skipping an unusable image: {error}")
@@ -374,7 +378,11 @@ class ExpressionNode(Node):
             return
         done = time.monotonic()
         self._monitor.on_processed(
-            done, (done - frame.received_s) * 1e3, (done - started) * 1e3, len(result.faces)
+            done,
+            (done - frame.received_s) * 1e3,
+            (done - started) * 1e3,
+            len(result.faces),
+            result.timings_ms.get("total"),
         )
 
     def statistics(self) -> dict:

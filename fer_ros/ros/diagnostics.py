@@ -65,6 +65,7 @@ class ProcessingMonitor:
         self._period_counts = (0, 0, 0, 0, 0)
         self._latencies_ms: list[float] = []
         self._processing_ms: list[float] = []
+        self._pipeline_ms: list[float] = []
         self._busy_since_s: float | None = None
 
     def on_received(self, now_s: float) -> None:
@@ -90,7 +91,14 @@ class ProcessingMonitor:
         with self._lock:
             self._busy_since_s = now_s
 
-    def on_processed(self, now_s: float, latency_ms: float, processing_ms: float, faces: int) -> None:
+    def on_processed(
+        self,
+        now_s: float,
+        latency_ms: float,
+        processing_ms: float,
+        faces: int,
+        pipeline_ms: float | None = None,
+    ) -> None:
         """A frame went all the way to a published message; ``latency_ms`` from receipt to publication."""
         with self._lock:
             self.processed += 1
@@ -99,6 +107,8 @@ class ProcessingMonitor:
             self._busy_since_s = None
             self._latencies_ms.append(latency_ms)
             self._processing_ms.append(processing_ms)
+            if pipeline_ms is not None:
+                self._pipeline_ms.append(pipeline_ms)
 
     def on_finished(self) -> None:
         """The worker is done with a frame it could not publish."""
@@ -126,8 +136,8 @@ class ProcessingMonitor:
                 now - before for now, before in zip(counts, self._period_counts, strict=True)
             )
             period_s = max(now_s - self._period_start_s, 1e-6)
-            latencies, processing = self._latencies_ms, self._processing_ms
-            self._latencies_ms, self._processing_ms = [], []
+            latencies, processing, pipeline = self._latencies_ms, self._processing_ms, self._pipeline_ms
+            self._latencies_ms, self._processing_ms, self._pipeline_ms = [], [], []
             self._period_counts, self._period_start_s = counts, now_s
             last_input_s, busy_since_s = self._last_input_s, self._busy_since_s
             bad, failed = dict(self.bad), dict(self.failed)
@@ -149,6 +159,7 @@ class ProcessingMonitor:
             "latency_p50_ms": _fmt(_percentile(latencies, 50)),
             "latency_max_ms": _fmt(max(latencies) if latencies else float("nan")),
             "processing_p50_ms": _fmt(_percentile(processing, 50)),
+            "pipeline_p50_ms": _fmt(_percentile(pipeline, 50)),
             "faces": str(totals["last_faces"]),
             "faces_total": str(totals["faces"]),
         }

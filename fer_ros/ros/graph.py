@@ -68,7 +68,7 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
     With ``record_dir``, also writes ``annotated.mp4`` and ``summary.json`` there (see recorder.py).
     """
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
 
     args = ["fer-ros-run", "--ros-args"]
     if options.config is not None:
@@ -78,7 +78,7 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
     nodes: dict[str, Any] = {}
     recorder = None
     reason = "failed to start"
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor = SingleThreadedExecutor()  # the heavy work runs on the nodes' own threads
     spin_thread = None
     try:
         common = {"namespace": options.namespace}

@@ -15,6 +15,7 @@ have unpadded rows, little-endian unless asked otherwise. Inconsistent messages 
 
 from __future__ import annotations
 
+import array as pyarray
 import logging
 from dataclasses import dataclass
 
@@ -127,7 +128,9 @@ def numpy_to_image(array: np.ndarray, encoding: str, header=None, is_bigendian: 
     msg.height, msg.width, msg.encoding = height, width, encoding
     msg.is_bigendian = int(bool(is_bigendian) and layout.dtype.itemsize > 1)
     msg.step = width * layout.channels * layout.dtype.itemsize
-    msg.data = np.ascontiguousarray(array).tobytes()
+    # array.array("B"): the message setter keeps it as is, even with ROS_PYTHON_CHECK_FIELDS=1 (bytes are
+    # checked value by value there, ~80 ms for 640x480).
+    msg.data = pyarray.array("B", np.ascontiguousarray(array).tobytes())
     return msg
 
 
@@ -197,7 +200,7 @@ def numpy_to_compressed(array: np.ndarray, image_format: str = "jpeg", header=No
     if header is not None:
         msg.header = header
     msg.format = f"{encoding}; {codec} compressed {encoding}"
-    msg.data = encoded.tobytes()
+    msg.data = pyarray.array("B", encoded.tobytes())
     return msg
 
 
