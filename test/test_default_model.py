@@ -16,9 +16,22 @@ from fer_ros.core.pipeline import SHIPPED_MODEL, ExpressionPipeline, PipelineCon
 from fer_ros.evaluation.evaluate import evaluate_npz
 
 REQUIRED_KEYS = (
-    "fer_ros.task", "fer_ros.name", "fer_ros.version", "fer_ros.labels", "fer_ros.input_size", "fer_ros.layout",
-    "fer_ros.color", "fer_ros.mean", "fer_ros.std", "fer_ros.output", "fer_ros.align_template",
-    "fer_ros.crop_scale", "fer_ros.license", "fer_ros.training_data", "fer_ros.recipe", "fer_ros.git_commit",
+    "fer_ros.task",
+    "fer_ros.name",
+    "fer_ros.version",
+    "fer_ros.labels",
+    "fer_ros.input_size",
+    "fer_ros.layout",
+    "fer_ros.color",
+    "fer_ros.mean",
+    "fer_ros.std",
+    "fer_ros.output",
+    "fer_ros.align_template",
+    "fer_ros.crop_scale",
+    "fer_ros.license",
+    "fer_ros.training_data",
+    "fer_ros.recipe",
+    "fer_ros.git_commit",
 )
 
 
@@ -43,7 +56,7 @@ def test_metadata_is_complete(shipped: ExpressionClassifier) -> None:
     assert shipped.input_size == (48, 48)
     template = np.asarray(json.loads(props.custom_metadata_map["fer_ros.align_template"]))
     assert template.shape == (5, 2) and (template > 0).all() and (template < 1).all()
-    assert template[0, 0] < template[1, 0] and template[3, 0] < template[4, 0]  # image-left before image-right
+    assert template[0, 0] < template[1, 0] and template[3, 0] < template[4, 0]  # image-left first
     assert template[:2, 1].max() < template[2, 1] < template[3:, 1].min()  # eyes above nose above mouth
 
 

@@ -36,7 +36,7 @@ class Recipe:
     widths: tuple[int, ...] = (16, 32, 64, 128)
     blocks: int = 1
     dropout: float = 0.2
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 128
     lr: float = 4e-3
     weight_decay: float = 0.05
