@@ -5,19 +5,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fer_ros.cli.pipeline_options import add_json_option, add_pipeline_options, pipeline_config, quiet_opencv, write_json
+from fer_ros.cli.pipeline_options import (
+    add_json_option,
+    add_pipeline_options,
+    pipeline_config,
+    quiet_opencv,
+    write_json,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "eval", help="accuracy of an expression model on a data set",
+        "eval",
+        help="accuracy of an expression model on a data set",
         description="PATH is an npz like shared/data (48x48 crops, classified directly; FER+ votes use the FER+ "
         "majority protocol, FER2013 labels map to canonical classes) or a folder with one sub-folder per class "
         "(full images: detection + alignment; images with no face are counted and left out).",
     )
     parser.add_argument("--data", required=True, type=Path, metavar="PATH", help="npz file or image folder")
-    parser.add_argument("--png", type=Path, metavar="FILE",
-                        help="confusion-matrix PNG (default: beside --json OUT, else <data name>_confusion.png)")
+    parser.add_argument(
+        "--png",
+        type=Path,
+        metavar="FILE",
+        help="confusion-matrix PNG (default: beside --json OUT, else <data name>_confusion.png)",
+    )
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images")
     parser.add_argument("--batch-size", type=int, default=256)
     add_json_option(parser, "the figures")
@@ -49,15 +60,23 @@ def run(args: argparse.Namespace) -> int:
         png = Path(args.json).with_suffix(".png")
     else:
         png = Path(f"{args.data.stem}_confusion.png")
-    report["confusion_png"] = str(write_confusion_png(report, png, f"{Path(model_path).stem} on {args.data.name}"))
+    report["confusion_png"] = str(
+        write_confusion_png(report, png, f"{Path(model_path).stem} on {args.data.name}")
+    )
     if args.json != "-":
-        print(f"{args.data} with {Path(model_path).name} ({report['protocol']}): n={report['n']}, "
-              f"left out {report['left_out']} {report['left_out_reasons'] or ''}")
-        print(f"accuracy {report['accuracy']:.4f}  macro recall {report['macro_recall']:.4f}  "
-              f"macro F1 {report['macro_f1']:.4f}")
+        print(
+            f"{args.data} with {Path(model_path).name} ({report['protocol']}): n={report['n']}, "
+            f"left out {report['left_out']} {report['left_out_reasons'] or ''}"
+        )
+        print(
+            f"accuracy {report['accuracy']:.4f}  macro recall {report['macro_recall']:.4f}  "
+            f"macro F1 {report['macro_f1']:.4f}"
+        )
         if "no_face" in report:
-            print(f"no face found in {report['no_face']} image(s); accuracy counting them as wrong "
-                  f"{report['accuracy_counting_misses']:.4f}")
+            print(
+                f"no face found in {report['no_face']} image(s); accuracy counting them as wrong "
+                f"{report['accuracy_counting_misses']:.4f}"
+            )
         print("per-class recall: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_class_recall"].items()))
         print(confusion_text(report))
         print(f"confusion matrix PNG: {report['confusion_png']}")

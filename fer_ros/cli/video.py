@@ -13,15 +13,22 @@ from fer_ros.cli.pipeline_options import add_pipeline_options, error_line, pipel
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "video", help="track faces and expressions in a video file or a webcam",
+        "video",
+        help="track faces and expressions in a video file or a webcam",
         description="Process a video file or a webcam (an integer index) frame by frame, streaming: an annotated "
         "MP4 with --out and one JSON line per frame (to --json OUT, to standard output with a bare --json, "
         "else next to --out as .jsonl).",
     )
     parser.add_argument("source", metavar="SRC", help="video file, or webcam index (0, 1, ...)")
     parser.add_argument("--out", type=Path, metavar="FILE", help="annotated MP4 to write")
-    parser.add_argument("--json", nargs="?", const="-", default=None, metavar="OUT",
-                        help="per-frame JSON lines to OUT (standard output without OUT)")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="OUT",
+        help="per-frame JSON lines to OUT (standard output without OUT)",
+    )
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     add_pipeline_options(parser)
     parser.set_defaults(func=run)
@@ -76,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
                     if writer is None:
                         args.out.parent.mkdir(parents=True, exist_ok=True)
                         height, width = frame.shape[:2]
-                        writer = cv2.VideoWriter(str(args.out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                        writer = cv2.VideoWriter(
+                            str(args.out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)
+                        )
                         if not writer.isOpened():
                             error_line("video", f"{args.out}: cannot write video")
                             return 1
@@ -95,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
         error_line("video", f"{args.source}: no frame could be read")
         return 1
     seconds = time.perf_counter() - start
-    summary = (f"{args.source}: {frames} frames, {faces} face detections, {frames / seconds:.1f} frames/s"
-               + (f", video {args.out}" if args.out else "") + (f", JSON lines {json_target}" if json_target else ""))
+    summary = (
+        f"{args.source}: {frames} frames, {faces} face detections, {frames / seconds:.1f} frames/s"
+        + (f", video {args.out}" if args.out else "")
+        + (f", JSON lines {json_target}" if json_target else "")
+    )
     print(summary, file=sys.stderr if json_target == "-" else sys.stdout, flush=True)
     return 0

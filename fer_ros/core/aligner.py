@@ -76,8 +76,12 @@ class SimilarityAligner:
         x, y, w, h = detection.box
         if w <= 1 or h <= 1:
             return False
-        inside = (kps[:, 0] >= x - 0.25 * w) & (kps[:, 0] <= x + 1.25 * w) & \
-                 (kps[:, 1] >= y - 0.25 * h) & (kps[:, 1] <= y + 1.25 * h)
+        inside = (
+            (kps[:, 0] >= x - 0.25 * w)
+            & (kps[:, 0] <= x + 1.25 * w)
+            & (kps[:, 1] >= y - 0.25 * h)
+            & (kps[:, 1] <= y + 1.25 * h)
+        )
         spread = kps - kps.mean(axis=0)
         rms = float(np.sqrt((spread**2).sum(axis=1).mean()))
         return bool(inside.all()) and rms >= 0.05 * max(w, h) and kps[1, 0] > kps[0, 0]
@@ -91,9 +95,13 @@ class SimilarityAligner:
         width, height = self.output_size
         scale = min(width, height) / side
         cx, cy = x + w / 2.0, y + h / 2.0
-        return np.array([[scale, 0.0, width / 2.0 - scale * cx], [0.0, scale, height / 2.0 - scale * cy]]), False
+        return np.array(
+            [[scale, 0.0, width / 2.0 - scale * cx], [0.0, scale, height / 2.0 - scale * cy]]
+        ), False
 
-    def align(self, image_bgr: np.ndarray, detection: Detection, out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    def align(
+        self, image_bgr: np.ndarray, detection: Detection, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, bool]:
         """One aligned crop (uint8, HxW for gray, HxWx3 otherwise) and whether keypoints were used."""
         matrix, used_keypoints = self.transform(detection)
         width, height = self.output_size
@@ -101,12 +109,18 @@ class SimilarityAligner:
         shrink = 1.0 / max(np.hypot(matrix[0, 0], matrix[1, 0]), 1e-9)
         k = int(min(4, shrink // 1))
         if k >= 2:
-            big = cv2.warpAffine(image_bgr, matrix * k, (width * k, height * k), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
+            big = cv2.warpAffine(
+                image_bgr,
+                matrix * k,
+                (width * k, height * k),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
             crop = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
         else:
-            crop = cv2.warpAffine(image_bgr, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REPLICATE)
+            crop = cv2.warpAffine(
+                image_bgr, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
         if self.color == "gray":
             crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY, dst=out)
         elif self.color == "rgb":

@@ -24,7 +24,9 @@ def linear_sum_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n, m = cost.shape
     u = np.zeros(n + 1)
     v = np.zeros(m + 1)
-    row_of_col = np.zeros(m + 1, dtype=np.intp)  # 1-based row matched to column j (0 = free); column 0 is virtual
+    row_of_col = np.zeros(
+        m + 1, dtype=np.intp
+    )  # 1-based row matched to column j (0 = free); column 0 is virtual
     way = np.zeros(m + 1, dtype=np.intp)
     for i in range(1, n + 1):
         row_of_col[0] = i

@@ -48,11 +48,13 @@ class ExpressionClassifier:
         width, height = meta.input_size
         expected = [meta.channels, height, width] if meta.layout == "NCHW" else [height, width, meta.channels]
         actual = list(input_shape[1:])
-        if len(actual) != 3 or any(isinstance(a, int) and a != e for a, e in zip(actual, expected)):
+        if len(actual) != 3 or any(isinstance(a, int) and a != e for a, e in zip(actual, expected, strict=True)):
             raise ModelMetadataError(
                 f"{self.model_path}: metadata says input {meta.layout} {expected}, model input is {input_shape}"
             )
-        if len(output_shape) != 2 or (isinstance(output_shape[1], int) and output_shape[1] != len(meta.labels)):
+        if len(output_shape) != 2 or (
+            isinstance(output_shape[1], int) and output_shape[1] != len(meta.labels)
+        ):
             raise ModelMetadataError(
                 f"{self.model_path}: metadata has {len(meta.labels)} labels, model output is {output_shape}"
             )
@@ -80,7 +82,11 @@ class ExpressionClassifier:
             if image.ndim == 3 and color == "rgb":
                 image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             out.append(image)
-        return np.stack(out) if out else np.empty((0, height, width) + ((3,) if color != "gray" else ()), np.uint8)
+        return (
+            np.stack(out)
+            if out
+            else np.empty((0, height, width) + ((3,) if color != "gray" else ()), np.uint8)
+        )
 
     def _tensor(self, crops: np.ndarray) -> np.ndarray:
         n = crops.shape[0]

@@ -76,8 +76,12 @@ class YuNetDetector:
             self._session = create_session(self.model_path, num_threads)
             self._input_name = self._session.get_inputs()[0].name
             names = [o.name for o in self._session.get_outputs()]
-            missing = [f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in STRIDES
-                       if f"{kind}_{s}" not in names]
+            missing = [
+                f"{kind}_{s}"
+                for kind in ("cls", "obj", "bbox", "kps")
+                for s in STRIDES
+                if f"{kind}_{s}" not in names
+            ]
             if missing:
                 raise FerRosError(f"{self.model_path}: not a YuNet model (missing outputs {missing})")
             self._output_names = [f"{kind}_{s}" for s in STRIDES for kind in ("cls", "obj", "bbox", "kps")]
@@ -98,8 +102,10 @@ class YuNetDetector:
         height, width = image_bgr.shape[:2]
         in_w, in_h, scale = self.input_size(width, height)
         interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        resized = image_bgr if (in_w, in_h) == (width, height) else cv2.resize(
-            image_bgr, (in_w, in_h), interpolation=interp
+        resized = (
+            image_bgr
+            if (in_w, in_h) == (width, height)
+            else cv2.resize(image_bgr, (in_w, in_h), interpolation=interp)
         )
         if self.backend == "onnxruntime":
             boxes, scores, kps = self._detect_onnx(resized)
@@ -120,7 +126,7 @@ class YuNetDetector:
         boxes = boxes * np.array([sx, sy, sx, sy], dtype=np.float32)
         kps = kps * np.array([sx, sy], dtype=np.float32)
         detections = []
-        for box, score, points in zip(boxes, scores, kps):
+        for box, score, points in zip(boxes, scores, kps, strict=True):
             x1, y1, x2, y2 = (float(v) for v in box)
             w, h = x2 - x1, y2 - y1
             if w <= 0 or h <= 0:
@@ -151,8 +157,8 @@ class YuNetDetector:
         buf[0, :, :in_h, :in_w] = resized.transpose(2, 0, 1)
         outputs = self._session.run(self._output_names, {self._input_name: buf})
         all_boxes, all_scores, all_kps = [], [], []
-        for i, (s, (col, row)) in enumerate(zip(STRIDES, self._grid(pad_w, pad_h))):
-            cls, obj, bbox, kps = (o[0] for o in outputs[4 * i: 4 * i + 4])
+        for i, (s, (col, row)) in enumerate(zip(STRIDES, self._grid(pad_w, pad_h), strict=True)):
+            cls, obj, bbox, kps = (o[0] for o in outputs[4 * i : 4 * i + 4])
             score = np.sqrt(np.clip(cls[:, 0], 0.0, 1.0) * np.clip(obj[:, 0], 0.0, 1.0))
             idx = np.flatnonzero(score >= self.score_threshold)
             if idx.size == 0:
@@ -163,7 +169,9 @@ class YuNetDetector:
             all_boxes.append(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1))
             all_scores.append(score[idx])
             pts = k.reshape(-1, 5, 2)
-            all_kps.append(np.stack([(c[:, None] + pts[:, :, 0]) * s, (r[:, None] + pts[:, :, 1]) * s], axis=2))
+            all_kps.append(
+                np.stack([(c[:, None] + pts[:, :, 0]) * s, (r[:, None] + pts[:, :, 1]) * s], axis=2)
+            )
         if not all_scores:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
         return np.concatenate(all_boxes), np.concatenate(all_scores), np.concatenate(all_kps)

@@ -73,7 +73,9 @@ class ModelMetadata:
         except (ValueError, TypeError) as exc:
             raise ModelMetadataError(f"{source}: bad {PREFIX}labels: {exc}") from None
         if len(labels) < 2 or len(set(labels)) != len(labels):
-            raise ModelMetadataError(f"{source}: {PREFIX}labels must be at least 2 distinct labels, got {labels}")
+            raise ModelMetadataError(
+                f"{source}: {PREFIX}labels must be at least 2 distinct labels, got {labels}"
+            )
         try:
             width, height = (int(v) for v in get("input_size"))
         except (ValueError, TypeError):
@@ -100,13 +102,17 @@ class ModelMetadata:
             raise ModelMetadataError(f"{source}: {PREFIX}mean/std need 1 or {channels} values, std > 0")
         output = str(get("output")).lower()
         if output not in ("logits", "probabilities"):
-            raise ModelMetadataError(f"{source}: {PREFIX}output must be logits or probabilities, got {output!r}")
+            raise ModelMetadataError(
+                f"{source}: {PREFIX}output must be logits or probabilities, got {output!r}"
+            )
         try:
             template = np.asarray(get("align_template"), dtype=np.float32)
         except (ValueError, TypeError):
             raise ModelMetadataError(f"{source}: {PREFIX}align_template must be [[x, y] * 5]") from None
         if template.shape != (5, 2) or not np.all(np.isfinite(template)):
-            raise ModelMetadataError(f"{source}: {PREFIX}align_template must be 5 [x, y] pairs in unit coordinates")
+            raise ModelMetadataError(
+                f"{source}: {PREFIX}align_template must be 5 [x, y] pairs in unit coordinates"
+            )
         try:
             crop_scale = float(get("crop_scale", "1.0"))
         except (ValueError, TypeError):
@@ -115,8 +121,20 @@ class ModelMetadata:
             raise ModelMetadataError(f"{source}: {PREFIX}crop_scale {crop_scale} out of range 0.25..4")
         tta_flip = str(get("tta_flip", "0")).strip().lower() in ("1", "true", "yes")
         info = {key: str(props[PREFIX + key]) for key in INFO_KEYS if PREFIX + key in props}
-        return cls(labels, (width, height), layout, color, mean, std, output, template, crop_scale, tta_flip,
-                   info, source)
+        return cls(
+            labels,
+            (width, height),
+            layout,
+            color,
+            mean,
+            std,
+            output,
+            template,
+            crop_scale,
+            tta_flip,
+            info,
+            source,
+        )
 
     def to_props(self) -> dict[str, str]:
         """The ONNX metadata_props form (all values strings)."""

@@ -19,7 +19,7 @@ from fer_ros.core.types import FaceResult, FrameResult
 
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "fer_ros_ferplus.onnx"
 PEER_MODEL_NAME = "fer_mini_xception_64"
-DEFAULT_DETECTOR = "yunet_n_dynamic"
+DEFAULT_DETECTOR = "yunet_s_dynamic"
 
 
 def default_classifier_model() -> str:
@@ -102,8 +102,10 @@ class ExpressionPipeline:
         )
         meta = self.classifier.metadata
         self.aligner = SimilarityAligner(
-            meta.align_template, meta.input_size,
-            meta.crop_scale if config.crop_scale is None else config.crop_scale, meta.color,
+            meta.align_template,
+            meta.input_size,
+            meta.crop_scale if config.crop_scale is None else config.crop_scale,
+            meta.color,
         )
         self.tracker = FaceTracker(
             confirm_hits=config.track_confirm_hits,
@@ -148,23 +150,30 @@ class ExpressionPipeline:
             t3 = time.perf_counter()
             tracks = self.tracker.update([d.box for d in detections], timestamp_s)
             faces = []
-            for i, (detection, track) in enumerate(zip(detections, tracks)):
+            for i, (detection, track) in enumerate(zip(detections, tracks, strict=True)):
                 scores, top, confidence = self.smoother.update(track.track_id, probabilities[i], timestamp_s)
-                faces.append(FaceResult(
-                    face_id=track.track_id,
-                    box=detection.box,
-                    detection_score=detection.score,
-                    keypoints=detection.keypoints,
-                    expression=self.labels[top],
-                    confidence=confidence,
-                    scores=scores,
-                    raw_scores=probabilities[i].copy(),
-                    aligned_crop=crops[i].copy() if self.config.keep_crops else None,
-                    track_confirmed=track.confirmed,
-                    aligned_with_keypoints=used_keypoints[i],
-                ))
+                faces.append(
+                    FaceResult(
+                        face_id=track.track_id,
+                        box=detection.box,
+                        detection_score=detection.score,
+                        keypoints=detection.keypoints,
+                        expression=self.labels[top],
+                        confidence=confidence,
+                        scores=scores,
+                        raw_scores=probabilities[i].copy(),
+                        aligned_crop=crops[i].copy() if self.config.keep_crops else None,
+                        track_confirmed=track.confirmed,
+                        aligned_with_keypoints=used_keypoints[i],
+                    )
+                )
             self.smoother.prune(self.tracker.track_ids)
             t4 = time.perf_counter()
-        timings.update(detect=(t1 - t0) * 1e3, align=(t2 - t1) * 1e3, classify=(t3 - t2) * 1e3,
-                       track=(t4 - t3) * 1e3, total=(t4 - t0) * 1e3)
+        timings.update(
+            detect=(t1 - t0) * 1e3,
+            align=(t2 - t1) * 1e3,
+            classify=(t3 - t2) * 1e3,
+            track=(t4 - t3) * 1e3,
+            total=(t4 - t0) * 1e3,
+        )
         return FrameResult(faces, self.labels, (width, height), timestamp_s, timings)

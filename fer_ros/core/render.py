@@ -18,8 +18,14 @@ def confidence_color(confidence: float) -> tuple[int, int, int]:
     return 0, 255, int(round(510 * (1.0 - c)))
 
 
-def _text(image: np.ndarray, text: str, org: tuple[int, int], scale: float, color: tuple[int, int, int],
-          background: tuple[int, int, int] | None = None) -> None:
+def _text(
+    image: np.ndarray,
+    text: str,
+    org: tuple[int, int],
+    scale: float,
+    color: tuple[int, int, int],
+    background: tuple[int, int, int] | None = None,
+) -> None:
     thickness = max(1, int(round(scale * 2)))
     (w, h), baseline = cv2.getTextSize(text, _FONT, scale, thickness)
     x, y = org
@@ -38,13 +44,15 @@ def _score_bars(image: np.ndarray, face: FaceResult, labels: tuple[str, ...], sc
     left = x + w + 4 if x + w + 4 + block_w <= width else max(0, x - block_w - 4)
     top = int(np.clip(y, 0, max(0, height - row * len(labels))))
     text_scale = 0.35 * scale
-    for i, (label, score) in enumerate(zip(labels, face.scores)):
+    for i, (label, score) in enumerate(zip(labels, face.scores, strict=True)):
         ry = top + i * row
         cv2.rectangle(image, (left, ry), (left + block_w, ry + row - 1), (40, 40, 40), cv2.FILLED)
         _text(image, label[:4], (left + 2, ry + row - 2), text_scale, (230, 230, 230))
         length = int(round(float(np.clip(score, 0.0, 1.0)) * bar_max))
         color = confidence_color(float(score)) if label == face.expression else (200, 160, 60)
-        cv2.rectangle(image, (left + name_w, ry + 2), (left + name_w + length, ry + row - 3), color, cv2.FILLED)
+        cv2.rectangle(
+            image, (left + name_w, ry + 2), (left + name_w + length, ry + row - 3), color, cv2.FILLED
+        )
 
 
 def _thumbnail(image: np.ndarray, face: FaceResult, slot: int, size: int, scale: float) -> None:
@@ -58,13 +66,18 @@ def _thumbnail(image: np.ndarray, face: FaceResult, slot: int, size: int, scale:
     thumb = cv2.resize(crop, (size, size), interpolation=cv2.INTER_NEAREST)
     if thumb.ndim == 2:
         thumb = cv2.cvtColor(thumb, cv2.COLOR_GRAY2BGR)
-    image[0:size, x0:x0 + size] = thumb
+    image[0:size, x0 : x0 + size] = thumb
     cv2.rectangle(image, (x0, 0), (x0 + size - 1, size - 1), confidence_color(face.confidence), 1)
     _text(image, face.face_id, (x0 + 2, size - 3), 0.35 * scale, (255, 255, 255), (0, 0, 0))
 
 
-def render(image_bgr: np.ndarray, result: FrameResult, show_bars: bool = True, show_thumbnails: bool = True,
-           show_keypoints: bool = True) -> np.ndarray:
+def render(
+    image_bgr: np.ndarray,
+    result: FrameResult,
+    show_bars: bool = True,
+    show_thumbnails: bool = True,
+    show_keypoints: bool = True,
+) -> np.ndarray:
     """A copy of ``image_bgr`` with every face of ``result`` drawn on it."""
     canvas = image_bgr.copy()
     height, width = canvas.shape[:2]
@@ -77,11 +90,19 @@ def render(image_bgr: np.ndarray, result: FrameResult, show_bars: bool = True, s
         cv2.rectangle(canvas, (x, y), (x + w, y + h), color, thickness)
         if show_keypoints and face.keypoints is not None:
             for px, py in face.keypoints:
-                cv2.circle(canvas, (int(round(px)), int(round(py))), max(1, thickness), (255, 255, 0), cv2.FILLED)
+                cv2.circle(
+                    canvas, (int(round(px)), int(round(py))), max(1, thickness), (255, 255, 0), cv2.FILLED
+                )
         label = f"{face.expression}: {face.confidence:.2f}"
         _text(canvas, label, (max(0, x), max(int(18 * scale), y - 2)), 0.55 * scale, (0, 0, 0), color)
-        _text(canvas, face.face_id + ("" if face.track_confirmed else "?"),
-              (max(0, x), min(height - 2, y + h + int(16 * scale))), 0.45 * scale, (255, 255, 255), (0, 0, 0))
+        _text(
+            canvas,
+            face.face_id + ("" if face.track_confirmed else "?"),
+            (max(0, x), min(height - 2, y + h + int(16 * scale))),
+            0.45 * scale,
+            (255, 255, 255),
+            (0, 0, 0),
+        )
         if show_bars:
             _score_bars(canvas, face, result.labels, scale)
         if show_thumbnails:

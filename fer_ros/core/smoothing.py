@@ -37,7 +37,9 @@ class ExpressionSmoother:
             return 1.0
         return 1.0 - math.exp(-max(dt_s, 0.0) / self.time_constant_s)
 
-    def update(self, track_id: str, probabilities: np.ndarray, timestamp_s: float) -> tuple[np.ndarray, int, float]:
+    def update(
+        self, track_id: str, probabilities: np.ndarray, timestamp_s: float
+    ) -> tuple[np.ndarray, int, float]:
         """Smoothed scores, index of the reported label, and its smoothed score, for one track at one time."""
         probabilities = np.asarray(probabilities, dtype=np.float32)
         state = self._states.get(track_id)

@@ -91,14 +91,16 @@ class FaceTracker:
         allowed = (iou >= self.min_iou) | (dist <= self.max_centre_distance)
         return np.where(allowed, cost, _FORBIDDEN)
 
-    def update(self, boxes: list[tuple[float, float, float, float]] | np.ndarray, timestamp_s: float) -> list[Track]:
+    def update(
+        self, boxes: list[tuple[float, float, float, float]] | np.ndarray, timestamp_s: float
+    ) -> list[Track]:
         """Match this frame's boxes (x, y, w, h) to tracks; returns the track of each box, in box order."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         assigned: list[Track | None] = [None] * len(boxes)
         matched_tracks: set[int] = set()
         if self.tracks and len(boxes):
             cost = self.cost_matrix(boxes, timestamp_s)
-            for ti, di in zip(*linear_sum_assignment(cost)):
+            for ti, di in zip(*linear_sum_assignment(cost), strict=True):
                 if cost[ti, di] >= _FORBIDDEN:
                     continue
                 self._hit(self.tracks[ti], boxes[di], timestamp_s)

@@ -49,8 +49,8 @@ class FaceResult:
             "keypoints": None if self.keypoints is None else np.round(self.keypoints, 2).tolist(),
             "expression": self.expression,
             "confidence": round(float(self.confidence), 4),
-            "scores": {label: round(float(s), 4) for label, s in zip(labels, self.scores)},
-            "raw_scores": {label: round(float(s), 4) for label, s in zip(labels, self.raw_scores)},
+            "scores": {label: round(float(s), 4) for label, s in zip(labels, self.scores, strict=True)},
+            "raw_scores": {label: round(float(s), 4) for label, s in zip(labels, self.raw_scores, strict=True)},
             "track_confirmed": self.track_confirmed,
         }
 

@@ -25,8 +25,11 @@ TARGETS_P50_MS = {"faces_1": 5.0, "faces_5": 9.0}
 
 def _stats(values_ms: list[float]) -> dict:
     a = np.asarray(values_ms)
-    return {"p50_ms": round(float(np.percentile(a, 50)), 3), "p99_ms": round(float(np.percentile(a, 99)), 3),
-            "mean_ms": round(float(a.mean()), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(a, 50)), 3),
+        "p99_ms": round(float(np.percentile(a, 99)), 3),
+        "mean_ms": round(float(a.mean()), 3),
+    }
 
 
 def _cpu_name() -> str:
@@ -39,7 +42,9 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def time_classifier(classifier: ExpressionClassifier, frame: np.ndarray, detections: list, iterations: int) -> dict:
+def time_classifier(
+    classifier: ExpressionClassifier, frame: np.ndarray, detections: list, iterations: int
+) -> dict:
     """p50/p99 of one batched classify call on the aligned crops of ``detections``."""
     crops, _ = SimilarityAligner.from_metadata(classifier.metadata).align_many(frame, detections)
     crops = crops.copy()
@@ -53,9 +58,14 @@ def time_classifier(classifier: ExpressionClassifier, frame: np.ndarray, detecti
     return _stats(times)
 
 
-def run_benchmark(config: PipelineConfig | None = None, iterations: int = 200, threads: tuple[int, ...] = (1, 2),
-                  face_images: list[Path] | None = None, peer_model: str = PEER_MODEL_NAME,
-                  progress: bool = True) -> dict:
+def run_benchmark(
+    config: PipelineConfig | None = None,
+    iterations: int = 200,
+    threads: tuple[int, ...] = (1, 2),
+    face_images: list[Path] | None = None,
+    peer_model: str = PEER_MODEL_NAME,
+    progress: bool = True,
+) -> dict:
     """Per-stage and end-to-end latency for each thread count and face count; peer vs our classify step."""
     config = config or PipelineConfig()
     images = face_images or [shared_dir() / p for p in DEFAULT_FACE_IMAGES]
@@ -63,9 +73,17 @@ def run_benchmark(config: PipelineConfig | None = None, iterations: int = 200, t
     result: dict = {
         "iterations": iterations,
         "frame_size": [640, 480],
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
-                    "onnxruntime": ort.__version__, "opencv": cv2.__version__, "numpy": np.__version__},
-        "end_to_end_by_threads": {}, "stages_by_threads": {}, "detected_faces": {},
+        "machine": {
+            "cpu": _cpu_name(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "onnxruntime": ort.__version__,
+            "opencv": cv2.__version__,
+            "numpy": np.__version__,
+        },
+        "end_to_end_by_threads": {},
+        "stages_by_threads": {},
+        "detected_faces": {},
     }
     try:
         for n_threads in threads:
@@ -110,8 +128,11 @@ def run_benchmark(config: PipelineConfig | None = None, iterations: int = 200, t
         result["end_to_end"] = result["end_to_end_by_threads"][str(threads[0])]
         result["classify_ms"] = {k: v["p50_ms"] for k, v in classify.items()}
         result["peer_classify_ms"] = {k: v["p50_ms"] for k, v in peer_classify.items()}
-        result["classify_detail"] = {"ours": classify, "peer": peer_classify,
-                                     "peer_model": str(resolve_model(peer_model))}
+        result["classify_detail"] = {
+            "ours": classify,
+            "peer": peer_classify,
+            "peer_model": str(resolve_model(peer_model)),
+        }
         result["classify_ratio_vs_peer"] = {
             k: round(classify[k]["p50_ms"] / max(peer_classify[k]["p50_ms"], 1e-9), 3) for k in classify
         }
@@ -120,8 +141,11 @@ def run_benchmark(config: PipelineConfig | None = None, iterations: int = 200, t
             "peer": round(peer_classify["faces_10"]["p50_ms"] / 10, 3),
         }
         result["targets"] = {
-            key: {"p50_ms_max": limit, "p50_ms": result["end_to_end"][key]["p50_ms"],
-                  "met": result["end_to_end"][key]["p50_ms"] <= limit}
+            key: {
+                "p50_ms_max": limit,
+                "p50_ms": result["end_to_end"][key]["p50_ms"],
+                "met": result["end_to_end"][key]["p50_ms"] <= limit,
+            }
             for key, limit in TARGETS_P50_MS.items()
         }
     finally:
@@ -131,17 +155,25 @@ def run_benchmark(config: PipelineConfig | None = None, iterations: int = 200, t
 
 def summary_lines(result: dict) -> list[str]:
     """Human-readable summary of ``run_benchmark``'s result."""
-    lines = [f"classifier {Path(result['classifier_model']).name}, detector {result['config']['detector_model']}, "
-             f"{result['machine']['cpu']}, {result['iterations']} frames each"]
+    lines = [
+        f"classifier {Path(result['classifier_model']).name}, detector {result['config']['detector_model']}, "
+        f"{result['machine']['cpu']}, {result['iterations']} frames each"
+    ]
     for n_threads, table in result["end_to_end_by_threads"].items():
         for key, s in table.items():
             st = result["stages_by_threads"][n_threads][key]
             stage_text = "  ".join(f"{name} {v['p50_ms']:.2f}/{v['p99_ms']:.2f}" for name, v in st.items())
-            lines.append(f"threads {n_threads} {key:<8} end-to-end p50 {s['p50_ms']:6.2f} ms p99 {s['p99_ms']:6.2f} ms "
-                         f"({s['fps']:.0f} fps) | p50/p99 ms: {stage_text}")
+            lines.append(
+                f"threads {n_threads} {key:<8} end-to-end p50 {s['p50_ms']:6.2f} ms p99 {s['p99_ms']:6.2f} ms "
+                f"({s['fps']:.0f} fps) | p50/p99 ms: {stage_text}"
+            )
     for key in result["classify_ms"]:
-        lines.append(f"classify {key:<8} ours {result['classify_ms'][key]:.3f} ms, peer "
-                     f"{result['peer_classify_ms'][key]:.3f} ms, ratio {result['classify_ratio_vs_peer'][key]:.2f}")
+        lines.append(
+            f"classify {key:<8} ours {result['classify_ms'][key]:.3f} ms, peer "
+            f"{result['peer_classify_ms'][key]:.3f} ms, ratio {result['classify_ratio_vs_peer'][key]:.2f}"
+        )
     for key, t in result["targets"].items():
-        lines.append(f"target {key}: p50 {t['p50_ms']:.2f} ms <= {t['p50_ms_max']} ms: {'met' if t['met'] else 'NOT met'}")
+        lines.append(
+            f"target {key}: p50 {t['p50_ms']:.2f} ms <= {t['p50_ms_max']} ms: {'met' if t['met'] else 'NOT met'}"
+        )
     return lines

@@ -56,10 +56,14 @@ def load_npz(path: str | Path) -> LabelledCrops:
         data = np.load(path, allow_pickle=False)
         keys = set(data.files)
         if "images" not in keys or not keys & {"votes", "labels"}:
-            raise DatasetError(f"{path}: expected arrays 'images' and 'votes' or 'labels', found {sorted(keys)}")
+            raise DatasetError(
+                f"{path}: expected arrays 'images' and 'votes' or 'labels', found {sorted(keys)}"
+            )
         images = np.asarray(data["images"])
         if images.dtype != np.uint8 or images.ndim not in (3, 4):
-            raise DatasetError(f"{path}: 'images' must be uint8 (N, H, W[, 3]), got {images.dtype} {images.shape}")
+            raise DatasetError(
+                f"{path}: 'images' must be uint8 (N, H, W[, 3]), got {images.dtype} {images.shape}"
+            )
         if "votes" in keys:
             majority = ferplus_majority(data["votes"])
             keep = majority >= 0

@@ -17,8 +17,13 @@ from fer_ros.evaluation.datasets import list_image_folder, load_npz
 from fer_ros.evaluation.metrics import classification_report
 
 
-def evaluate_npz(classifier: ExpressionClassifier, path: str | Path, batch_size: int = 256,
-                 limit: int | None = None, progress: bool = True) -> dict:
+def evaluate_npz(
+    classifier: ExpressionClassifier,
+    path: str | Path,
+    batch_size: int = 256,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Classify the crops directly (resized to the model input); images whose class the model lacks are left out."""
     start = time.perf_counter()
     data = load_npz(path)
@@ -31,18 +36,27 @@ def evaluate_npz(classifier: ExpressionClassifier, path: str | Path, batch_size:
         keep = keep[:limit]
     predicted: list[str] = []
     for s in tqdm(range(0, len(keep), batch_size), desc="eval", unit="batch", disable=not progress or None):
-        index = keep[s:s + batch_size]
+        index = keep[s : s + batch_size]
         probs = classifier.predict(classifier.to_model_crops(data.images[index]))
         predicted += [classifier.labels[k] for k in probs.argmax(axis=1)]
-    report = classification_report([data.labels[i] for i in keep], predicted,
-                                   tuple(c for c in data.classes if c in classifier.labels), classifier.labels)
-    report.update(protocol=data.protocol, left_out=int(sum(left_out.values())), left_out_reasons=dict(left_out),
-                  seconds=round(time.perf_counter() - start, 2))
+    report = classification_report(
+        [data.labels[i] for i in keep],
+        predicted,
+        tuple(c for c in data.classes if c in classifier.labels),
+        classifier.labels,
+    )
+    report.update(
+        protocol=data.protocol,
+        left_out=int(sum(left_out.values())),
+        left_out_reasons=dict(left_out),
+        seconds=round(time.perf_counter() - start, 2),
+    )
     return report
 
 
-def evaluate_folder(pipeline: ExpressionPipeline, path: str | Path, limit: int | None = None,
-                    progress: bool = True) -> dict:
+def evaluate_folder(
+    pipeline: ExpressionPipeline, path: str | Path, limit: int | None = None, progress: bool = True
+) -> dict:
     """Run detection + alignment + classification on each image; the largest face is the one scored.
 
     Images with no face found and unreadable files are left out of the accuracy and counted;

@@ -6,7 +6,10 @@ import numpy as np
 
 
 def classification_report(
-    true_labels: list[str], predicted_labels: list[str], classes: tuple[str, ...], model_labels: tuple[str, ...]
+    true_labels: list[str],
+    predicted_labels: list[str],
+    classes: tuple[str, ...],
+    model_labels: tuple[str, ...],
 ) -> dict:
     """Accuracy, macro recall, macro F1, per-class recall/precision/F1 and the confusion matrix.
 
@@ -17,7 +20,7 @@ def classification_report(
     row = {c: i for i, c in enumerate(classes)}
     col = {c: i for i, c in enumerate(model_labels)}
     matrix = np.zeros((len(classes), len(model_labels)), dtype=np.int64)
-    for t, p in zip(true_labels, predicted_labels):
+    for t, p in zip(true_labels, predicted_labels, strict=True):
         matrix[row[t], col[p]] += 1
     n = int(matrix.sum())
     correct = sum(int(matrix[row[c], col[c]]) for c in classes if c in col)
@@ -40,8 +43,11 @@ def classification_report(
         "per_class_precision": precision,
         "per_class_f1": f1,
         "support": {c: int(matrix[row[c]].sum()) for c in classes},
-        "confusion_matrix": {"rows_true": list(classes), "columns_predicted": list(model_labels),
-                             "counts": matrix.tolist()},
+        "confusion_matrix": {
+            "rows_true": list(classes),
+            "columns_predicted": list(model_labels),
+            "counts": matrix.tolist(),
+        },
     }
 
 
@@ -52,8 +58,11 @@ def confusion_text(report: dict) -> str:
     width = max(6, *(len(c[:9]) for c in cols)) + 1
     head = " " * 11 + "".join(f"{c[:9]:>{width}}" for c in cols) + "   recall"
     lines = ["true \\ predicted", head]
-    for r, values in zip(rows, counts):
+    for r, values in zip(rows, counts, strict=True):
         rec = report["per_class_recall"].get(r)
-        lines.append(f"{r:<11}" + "".join(f"{v:>{width}}" for v in values)
-                     + (f"   {rec:6.3f}" if rec is not None else "      -"))
+        lines.append(
+            f"{r:<11}"
+            + "".join(f"{v:>{width}}" for v in values)
+            + (f"   {rec:6.3f}" if rec is not None else "      -")
+        )
     return "\n".join(lines)

@@ -26,14 +26,18 @@ def confusion_matrix_image(report: dict, title: str = "", cell: int = 64) -> np.
             cv2.rectangle(image, (x0, y0), (x0 + cell, y0 + cell), (255, shade, shade), cv2.FILLED)
             cv2.rectangle(image, (x0, y0), (x0 + cell, y0 + cell), (180, 180, 180), 1)
             ink = (255, 255, 255) if value > 0.5 else (0, 0, 0)
-            cv2.putText(image, f"{int(counts[i, j])}", (x0 + 6, y0 + cell // 2 - 2), font, 0.42, ink, 1, cv2.LINE_AA)
+            cv2.putText(
+                image, f"{int(counts[i, j])}", (x0 + 6, y0 + cell // 2 - 2), font, 0.42, ink, 1, cv2.LINE_AA
+            )
             cv2.putText(image, f"{value:.2f}", (x0 + 6, y0 + cell // 2 + 16), font, 0.38, ink, 1, cv2.LINE_AA)
     for i, r in enumerate(rows):
         cv2.putText(image, r, (6, top + i * cell + cell // 2 + 5), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     for j, c in enumerate(cols):
         org = (left + j * cell + 4, top - 8)
         cv2.putText(image, c[:9], org, font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(image, "true (rows) / predicted (columns)", (6, top - 40), font, 0.45, (80, 80, 80), 1, cv2.LINE_AA)
+    cv2.putText(
+        image, "true (rows) / predicted (columns)", (6, top - 40), font, 0.45, (80, 80, 80), 1, cv2.LINE_AA
+    )
     summary = f"{title}  n={report['n']}  acc={report['accuracy']:.3f}  macro-F1={report['macro_f1']:.3f}"
     cv2.putText(image, summary.strip(), (6, 24), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return image

@@ -35,7 +35,7 @@ P = ParamSpec
 PARAMETERS: tuple[ParamSpec, ...] = (
     P("compressed", False, "subscribe to image/compressed (sensor_msgs/CompressedImage) instead of image"),
     P("source", "camera", "value of the source field of published messages", runtime=True),
-    P("detector_model", "yunet_n_dynamic", "YuNet face detector: registry name or .onnx path"),
+    P("detector_model", "yunet_s_dynamic", "YuNet face detector: registry name or .onnx path"),
     P("detector_backend", "onnxruntime", "detector runtime", choices=("onnxruntime", "opencv")),
     P(
         "detector_input_long_side",
