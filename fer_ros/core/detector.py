@@ -111,13 +111,15 @@ class YuNetDetector:
             boxes, scores, kps = self._detect_onnx(resized)
         else:
             boxes, scores, kps = self._detect_opencv(resized)
+        if self.backend == "onnxruntime" and scores.size:
+            # All survivors of NMS (not max_faces): the size filter below may still drop some.
+            keep = nms(boxes, scores, self.nms_threshold, len(scores))
+            boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
+        # After NMS, so a small face is not let through by a larger, lower-scoring duplicate box.
         if self.min_face_size_px > 0 and scores.size:
             sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / scale
             big = sides >= self.min_face_size_px
             boxes, scores, kps = boxes[big], scores[big], kps[big]
-        if self.backend == "onnxruntime" and scores.size:
-            keep = nms(boxes, scores, self.nms_threshold, self.max_faces)
-            boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
         if scores.size == 0:
             return []
         boxes, scores, kps = boxes[: self.max_faces], scores[: self.max_faces], kps[: self.max_faces]
