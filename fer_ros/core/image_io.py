@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import cv2
@@ -41,6 +42,22 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _png_chunks_ok(data: bytes) -> bool:
+    """True when the PNG's chunks follow each other up to IEND with matching CRCs.
+
+    Checked here because libpng prints its own lines on stderr for a broken file before OpenCV gives up.
+    """
+    pos = len(_PNG_MAGIC)
+    while pos + 12 <= len(data):
+        end = pos + 12 + int.from_bytes(data[pos : pos + 4], "big")
+        if end > len(data) or zlib.crc32(data[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+            return False
+        if data[pos + 4 : pos + 8] == b"IEND":
+            return True
+        pos = end
+    return False
+
+
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decode encoded image bytes (JPEG, PNG, ...) to 8-bit BGR; raise ImageReadError when impossible."""
     if len(data) == 0:
@@ -49,6 +66,8 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise ImageReadError(f"{name}: truncated JPEG (no end-of-image marker)")
     if data.startswith(_PNG_MAGIC) and b"IEND" not in data[-64:]:
         raise ImageReadError(f"{name}: truncated PNG (no IEND chunk)")
+    if data.startswith(_PNG_MAGIC) and not _png_chunks_ok(data):
+        raise ImageReadError(f"{name}: corrupt PNG (chunk lengths or checksums do not match)")
     # JPEG: IMREAD_COLOR applies the EXIF orientation; others keep depth/alpha and are converted below.
     flags = cv2.IMREAD_COLOR if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
