@@ -104,6 +104,8 @@ class SimilarityAligner:
     ) -> tuple[np.ndarray, bool]:
         """One aligned crop (uint8, HxW for gray, HxWx3 otherwise) and whether keypoints were used."""
         matrix, used_keypoints = self.transform(detection)
+        if self.color == "gray" and image_bgr.ndim == 3:
+            image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)  # warp gray, as align_many does
         width, height = self.output_size
         # Source pixels per crop pixel; when shrinking a lot, warp at k x size then area-resize (no aliasing).
         shrink = 1.0 / max(np.hypot(matrix[0, 0], matrix[1, 0]), 1e-9)
@@ -122,7 +124,9 @@ class SimilarityAligner:
                 image_bgr, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
             )
         if self.color == "gray":
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY, dst=out)
+            if out is not None:
+                out[...] = crop
+                crop = out
         elif self.color == "rgb":
             crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=out)
         elif out is not None:
@@ -137,6 +141,8 @@ class SimilarityAligner:
         shape = (height, width) if self.channels == 1 else (height, width, 3)
         if self._batch is None or self._batch.shape[0] < n:
             self._batch = np.empty((max(n, 16),) + shape, dtype=np.uint8)
+        if self.color == "gray" and n and image_bgr.ndim == 3:
+            image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)  # once per frame, not once per face
         used = []
         for i, detection in enumerate(detections):
             _, ok = self.align(image_bgr, detection, out=self._batch[i])

@@ -46,7 +46,7 @@ class FaceResult:
             "face_id": self.face_id,
             "box": [round(float(v), 2) for v in self.box],
             "detection_score": round(float(self.detection_score), 4),
-            "keypoints": None if self.keypoints is None else np.round(self.keypoints, 2).tolist(),
+            "keypoints": None if self.keypoints is None else np.round(self.keypoints.astype(float), 2).tolist(),
             "expression": self.expression,
             "confidence": round(float(self.confidence), 4),
             "scores": {label: round(float(s), 4) for label, s in zip(labels, self.scores, strict=True)},
