@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             error_line("image", str(error))
             records.append({"path": str(path), "error": str(error)})
             continue
-        pipeline.reset()
+        pipeline.reset(restart_ids=True)
         result = pipeline.process(image, 0.0)
         record = {"path": str(path), **result.to_dict()}
         if args.out:

@@ -120,10 +120,10 @@ class ExpressionPipeline:
     def labels(self) -> tuple[str, ...]:
         return self.classifier.labels
 
-    def reset(self) -> None:
-        """Forget tracks and smoothing state (e.g. between unrelated images)."""
+    def reset(self, restart_ids: bool = False) -> None:
+        """Forget tracks and smoothing state (e.g. between unrelated images); optionally restart face ids."""
         with self._lock:
-            self.tracker.reset()
+            self.tracker.reset(restart_ids)
             self.smoother.reset()
 
     def process(self, frame: np.ndarray, timestamp_s: float | None = None) -> FrameResult:

@@ -34,25 +34,26 @@ def _text(
     cv2.putText(image, text, (x + 1, y - baseline // 2), _FONT, scale, color, thickness, cv2.LINE_AA)
 
 
-def _score_bars(image: np.ndarray, face: FaceResult, labels: tuple[str, ...], scale: float) -> None:
+def _score_bars(image: np.ndarray, face: FaceResult, labels: tuple[str, ...]) -> None:
+    """A compact bar chart of the (smoothed) scores beside the face box, as tall as the box."""
     height, width = image.shape[:2]
     x, y, w, h = (int(round(v)) for v in face.box)
-    row = max(10, int(round(16 * scale)))
-    bar_max = max(30, int(round(70 * scale)))
-    name_w = int(round(44 * scale)) + 6
-    block_w = name_w + bar_max + 4
-    left = x + w + 4 if x + w + 4 + block_w <= width else max(0, x - block_w - 4)
+    row = int(np.clip(h / max(len(labels), 1), 8, 18))
+    text_scale = (row - 2) / 26.0
+    name_w = cv2.getTextSize("surp", _FONT, text_scale, 1)[0][0] + 4
+    bar_max = int(np.clip(0.6 * w, 24, 90))
+    block_w = name_w + bar_max + 2
+    left = x + w + 3 if x + w + 3 + block_w <= width else max(0, x - block_w - 3)
     top = int(np.clip(y, 0, max(0, height - row * len(labels))))
-    text_scale = 0.35 * scale
+    overlay = image[top:top + row * len(labels), left:left + block_w]
+    overlay[:] = (overlay * 0.35).astype(np.uint8)  # darken behind the chart, keep the picture visible
     for i, (label, score) in enumerate(zip(labels, face.scores, strict=True)):
         ry = top + i * row
-        cv2.rectangle(image, (left, ry), (left + block_w, ry + row - 1), (40, 40, 40), cv2.FILLED)
-        _text(image, label[:4], (left + 2, ry + row - 2), text_scale, (230, 230, 230))
+        cv2.putText(image, label[:4], (left + 2, ry + row - 2), _FONT, text_scale, (235, 235, 235), 1, cv2.LINE_AA)
         length = int(round(float(np.clip(score, 0.0, 1.0)) * bar_max))
-        color = confidence_color(float(score)) if label == face.expression else (200, 160, 60)
-        cv2.rectangle(
-            image, (left + name_w, ry + 2), (left + name_w + length, ry + row - 3), color, cv2.FILLED
-        )
+        if length > 0:
+            color = confidence_color(float(score)) if label == face.expression else (200, 160, 60)
+            cv2.rectangle(image, (left + name_w, ry + 2), (left + name_w + length, ry + row - 2), color, cv2.FILLED)
 
 
 def _thumbnail(image: np.ndarray, face: FaceResult, slot: int, size: int, scale: float) -> None:
@@ -104,7 +105,7 @@ def render(
             (0, 0, 0),
         )
         if show_bars:
-            _score_bars(canvas, face, result.labels, scale)
+            _score_bars(canvas, face, result.labels)
         if show_thumbnails:
             _thumbnail(canvas, face, slot, thumb_size, scale)
     return canvas

@@ -69,9 +69,11 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def reset(self) -> None:
-        """Forget every track (ids keep counting up, so they are never reused)."""
+    def reset(self, restart_ids: bool = False) -> None:
+        """Forget every track; ids keep counting up (never reused) unless ``restart_ids``."""
         self.tracks = []
+        if restart_ids:
+            self._next_id = 1
 
     @property
     def track_ids(self) -> set[str]:

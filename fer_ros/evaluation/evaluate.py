@@ -78,7 +78,7 @@ def evaluate_folder(
         except ImageReadError:
             left_out["unreadable"] += 1
             continue
-        pipeline.reset()
+        pipeline.reset(restart_ids=True)
         result = pipeline.process(image, 0.0)
         if not result.faces:
             left_out["no_face"] += 1
