@@ -68,7 +68,7 @@ def model_metadata(
 
 def export(checkpoint: Path, template_json: Path, out: Path, name: str) -> dict:
     """Write the ONNX file and return a parity report (max abs difference of logits vs PyTorch)."""
-    saved = torch.load(checkpoint, weights_only=False)
+    saved = torch.load(checkpoint, weights_only=False, map_location="cpu")
     recipe = Recipe.from_json(json.dumps(saved["recipe"]))
     class_names = tuple(saved["class_names"])
     model = build_model(recipe, len(class_names))

@@ -82,11 +82,12 @@ def predict(model: torch.nn.Module, images: np.ndarray, recipe: Recipe, flip: bo
     model.eval()
     out = []
     for start in range(0, len(images), 512):
-        x = (to_input(images[start : start + 512], recipe) - recipe.mean) / recipe.std
+        device = next(model.parameters()).device
+        x = ((to_input(images[start : start + 512], recipe) - recipe.mean) / recipe.std).to(device)
         p = F.softmax(model(x), dim=1)
         if flip:
             p = (p + F.softmax(model(torch.flip(x, dims=[3])), dim=1)) / 2
-        out.append(p.numpy())
+        out.append(p.cpu().numpy())
     return np.concatenate(out)
 
 
@@ -119,7 +120,8 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
     gen = seed_everything(recipe.seed)
     train_set, valid_set = load_sets(recipe)
     num_classes = len(train_set.class_names)
-    model = build_model(recipe, num_classes)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the CPU recipe stands on its own
+    model = build_model(recipe, num_classes).to(device)
     ema = copy.deepcopy(model).eval()
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(train_set.images) / recipe.batch_size)
@@ -129,12 +131,12 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
     state = {"epoch": 0, "best": -1.0, "history": []}
     checkpoint = out_dir / "last.pt"
     if resume and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = torch.load(checkpoint, weights_only=False, map_location=device)
         model.load_state_dict(saved["model"])
         ema.load_state_dict(saved["ema"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        gen.set_state(saved["generator"])
+        gen.set_state(saved["generator"].cpu())
         state = saved["state"]
         print(f"resumed from epoch {state['epoch']}", flush=True)
 
@@ -156,8 +158,8 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
         for step in bar:
             idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
             x = augment(images[idx].float().div_(255.0).unsqueeze(1), recipe.augment, gen)
-            logits = model((x - recipe.mean) / recipe.std)
-            loss = -(targets[idx] * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+            logits = model(((x - recipe.mean) / recipe.std).to(device))
+            loss = -(targets[idx].to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
