@@ -82,3 +82,21 @@ def test_export_matches_pytorch_and_runs_in_the_classifier(tmp_path: Path) -> No
     x = (torch.from_numpy(crops).float().div(255).unsqueeze(1) - recipe.mean) / recipe.std
     expected = torch.softmax(model(x), dim=1).detach().numpy()
     np.testing.assert_allclose(classifier.predict(crops), expected, atol=1e-5)
+
+
+def test_train_writes_checkpoints_and_resumes(tmp_path: Path, data_dir: Path) -> None:
+    from fer_ros.training.train import train
+
+    for name in ("ferplus_train", "ferplus_valid"):
+        data = np.load(data_dir / f"{name}.npz")
+        np.savez(tmp_path / f"{name}.npz", images=data["images"][:96], votes=data["votes"][:96])
+    recipe = Recipe(data_dir=str(tmp_path), epochs=2, batch_size=32, threads=1)
+    out = tmp_path / "run"
+    first = train(recipe, out, resume=False)
+    assert len(first["history"]) == 2
+    assert {p.name for p in out.iterdir()} >= {"recipe.json", "last.pt", "best.pt", "summary.json"}
+    saved = torch.load(out / "last.pt", weights_only=False)
+    assert saved["state"]["epoch"] == 2
+
+    resumed = train(recipe, out, resume=True)  # nothing left to do: state comes back from last.pt
+    assert resumed["history"] == first["history"]
