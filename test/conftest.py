@@ -8,6 +8,7 @@
 - ``ROS_PYTHON_CHECK_FIELDS=1``: message field assignments are type- and size-checked in tests (rosidl skips
   the checks by default, and e.g. silently serializes a float32[10] holding 9 values).
 - Mark tests that start ROS processes or talk over DDS with ``@pytest.mark.ros``.
+- ``astronaut`` and ``group``: the two shared test photos (one face, five faces), read once per module.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from fer_ros.core.image_io import read_image
 from fer_ros.testing.ros_harness import (
     DomainLease,
     ProcessGroup,
@@ -109,6 +112,18 @@ def shared_dir() -> Path:
             f"shared data folder {root} not found; set FER_ROS_SHARED or put it beside the repository"
         )
     return root
+
+
+@pytest.fixture(scope="module")
+def astronaut(shared_dir: Path) -> np.ndarray:
+    """shared/media/astronaut.png: one happy face (BGR)."""
+    return read_image(shared_dir / "media" / "astronaut.png")
+
+
+@pytest.fixture(scope="module")
+def group(shared_dir: Path) -> np.ndarray:
+    """shared/media/pyfeat/multi_face.jpg: five faces (BGR)."""
+    return read_image(shared_dir / "media" / "pyfeat" / "multi_face.jpg")
 
 
 @pytest.fixture(scope="session")

@@ -9,21 +9,10 @@ import numpy as np
 import pytest
 
 from fer_ros.core.detector import YuNetDetector, nms
-from fer_ros.core.image_io import read_image
 from fer_ros.core.types import Detection
 from fer_ros.models.registry import resolve_model
 
 DETECTORS = ("yunet_n_dynamic", "yunet_s_dynamic")
-
-
-@pytest.fixture(scope="module")
-def astronaut(shared_dir: Path) -> np.ndarray:
-    return read_image(shared_dir / "media" / "astronaut.png")
-
-
-@pytest.fixture(scope="module")
-def group(shared_dir: Path) -> np.ndarray:
-    return read_image(shared_dir / "media" / "pyfeat" / "multi_face.jpg")
 
 
 @pytest.fixture(scope="module", params=DETECTORS)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from fer_ros.core.errors import InvalidImageError
-from fer_ros.core.image_io import read_image
 from fer_ros.core.pipeline import SHIPPED_MODEL, ExpressionPipeline, PipelineConfig
 from fer_ros.core.render import confidence_color, render
 from fer_ros.core.types import FrameResult
@@ -20,16 +19,6 @@ from fer_ros.core.types import FrameResult
 @pytest.fixture(scope="module")
 def pipeline() -> ExpressionPipeline:
     return ExpressionPipeline(PipelineConfig(classifier_model=str(SHIPPED_MODEL)))
-
-
-@pytest.fixture(scope="module")
-def astronaut(shared_dir: Path) -> np.ndarray:
-    return read_image(shared_dir / "media" / "astronaut.png")
-
-
-@pytest.fixture(scope="module")
-def group(shared_dir: Path) -> np.ndarray:
-    return read_image(shared_dir / "media" / "pyfeat" / "multi_face.jpg")
 
 
 def test_astronaut_is_one_happy_face(pipeline: ExpressionPipeline, astronaut: np.ndarray) -> None:

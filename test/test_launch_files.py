@@ -15,34 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from launch_file_helpers import REPO, installed_executables, node_calls
 
-REPO = Path(__file__).resolve().parent.parent
 FER_LAUNCH = REPO / "launch" / "fer.launch.py"
 FER_YAML = REPO / "config" / "fer.yaml"
 GRAPH = ("camera_node", "expression_node", "overlay_node", "mirror_node")
-
-
-def node_calls(path: Path) -> list[dict[str, ast.AST]]:
-    """The keyword arguments of every ``Node(...)`` call of a launch file."""
-    tree = ast.parse(path.read_text())
-    return [
-        {kw.arg: kw.value for kw in call.keywords}
-        for call in ast.walk(tree)
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Node"
-    ]
-
-
-def installed_executables() -> set[str]:
-    setup = ast.parse((REPO / "setup.py").read_text())
-    nodes = next(
-        node.value
-        for node in ast.walk(setup)
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "NODES" for t in node.targets)
-    )
-    from_setup = {ast.literal_eval(elt) for elt in nodes.elts}
-    cmake = re.search(r"set\(FER_ROS_NODES ([^)]*)\)", (REPO / "CMakeLists.txt").read_text())
-    assert cmake and set(cmake.group(1).split()) == from_setup
-    return from_setup
 
 
 def declared(executable: str) -> dict:

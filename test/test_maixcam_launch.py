@@ -7,44 +7,20 @@ executable it starts exists, and every parameter name it passes or the YAML sets
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
 import yaml
+from launch_file_helpers import REPO, installed_executables, node_calls
 
 from fer_ros.nodes import maixcam_bridge_node as bridge
 
-REPO = Path(__file__).resolve().parent.parent
 LAUNCH = REPO / "launch" / "maixcam.launch.py"
 CONFIG = REPO / "config" / "maixcam.yaml"
 
 
-def launch_nodes() -> list[dict[str, ast.AST]]:
-    tree = ast.parse(LAUNCH.read_text())
-    return [
-        {kw.arg: kw.value for kw in call.keywords}
-        for call in ast.walk(tree)
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Node"
-    ]
-
-
-def installed_executables() -> set[str]:
-    setup = ast.parse((REPO / "setup.py").read_text())
-    nodes = next(
-        node.value
-        for node in ast.walk(setup)
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "NODES" for t in node.targets)
-    )
-    from_setup = {ast.literal_eval(elt) for elt in nodes.elts}
-    cmake = re.search(r"set\(FER_ROS_NODES ([^)]*)\)", (REPO / "CMakeLists.txt").read_text())
-    assert cmake, "CMakeLists.txt no longer lists FER_ROS_NODES"
-    assert set(cmake.group(1).split()) == from_setup
-    return from_setup
-
-
 def test_launch_starts_installed_executables_with_declared_parameters() -> None:
-    nodes = launch_nodes()
+    nodes = node_calls(LAUNCH)
     executables = installed_executables()
     by_exec = {ast.literal_eval(n["executable"]): n for n in nodes}
     assert set(by_exec) <= executables

@@ -8,7 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from fer_ros.cli.pipeline_options import add_pipeline_options, error_line, pipeline_config, quiet_opencv
+from fer_ros.cli.pipeline_options import (
+    add_json_option,
+    add_pipeline_options,
+    error_line,
+    pipeline_config,
+    quiet_opencv,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,14 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("source", metavar="SRC", help="video file, or webcam index (0, 1, ...)")
     parser.add_argument("--out", type=Path, metavar="FILE", help="annotated MP4 to write")
-    parser.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        default=None,
-        metavar="OUT",
-        help="per-frame JSON lines to OUT (standard output without OUT)",
-    )
+    add_json_option(parser, "one record per frame, a line each,")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     add_pipeline_options(parser)
     parser.set_defaults(func=run)

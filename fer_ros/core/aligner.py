@@ -86,53 +86,98 @@ class SimilarityAligner:
         rms = float(np.sqrt((spread**2).sum(axis=1).mean()))
         return bool(inside.all()) and rms >= 0.05 * max(w, h) and kps[1, 0] > kps[0, 0]
 
+    def transforms(self, detections: list[Detection]) -> tuple[np.ndarray, np.ndarray]:
+        """Source->crop matrices ``(N, 2, 3)`` of all detections, and which came from keypoints (else the box).
+
+        Vectorised form of ``keypoints_valid`` + ``similarity_transform`` + the box fallback (one numpy pass for
+        all faces instead of a dozen small-array calls per face).
+        """
+        n = len(detections)
+        boxes = np.array([d.box for d in detections], dtype=np.float64).reshape(n, 4)
+        kps = np.full((n, 5, 2), np.nan)
+        for i, d in enumerate(detections):
+            if d.keypoints is not None and np.shape(d.keypoints) == (5, 2):
+                kps[i] = d.keypoints
+        x, y, w, h = boxes.T
+        with np.errstate(invalid="ignore"):
+            mean = kps.mean(axis=1)
+            xs = kps - mean[:, None, :]
+            rms = np.sqrt((xs**2).sum(axis=2).mean(axis=1))
+            inside = (
+                (kps[:, :, 0] >= (x - 0.25 * w)[:, None])
+                & (kps[:, :, 0] <= (x + 1.25 * w)[:, None])
+                & (kps[:, :, 1] >= (y - 0.25 * h)[:, None])
+                & (kps[:, :, 1] <= (y + 1.25 * h)[:, None])
+            ).all(axis=1)
+            valid = (
+                np.isfinite(kps).all(axis=(1, 2)) & (w > 1) & (h > 1) & inside
+                & (rms >= 0.05 * np.maximum(w, h)) & (kps[:, 1, 0] > kps[:, 0, 0])
+            )
+        matrices = np.empty((n, 2, 3))
+        # Box fallback: a square of side max(w, h) * crop_scale around the box centre.
+        width, height = self.output_size
+        scale = min(width, height) / (np.maximum(np.maximum(w, h), 1.0) * self.crop_scale)
+        cx, cy = x + w / 2.0, y + h / 2.0
+        matrices[:, 0, 0] = matrices[:, 1, 1] = scale
+        matrices[:, 0, 1] = matrices[:, 1, 0] = 0.0
+        matrices[:, 0, 2] = width / 2.0 - scale * cx
+        matrices[:, 1, 2] = height / 2.0 - scale * cy
+        if valid.any():
+            # Closed-form least-squares similarity (Umeyama in 2-D), as ``similarity_transform``.
+            xs, m = xs[valid], mean[valid]
+            dst_mean = self.template_px.mean(axis=0)
+            ys = self.template_px - dst_mean
+            norm = (xs**2).sum(axis=(1, 2))
+            a = (xs[:, :, 0] * ys[:, 0] + xs[:, :, 1] * ys[:, 1]).sum(axis=1) / norm
+            b = (xs[:, :, 0] * ys[:, 1] - xs[:, :, 1] * ys[:, 0]).sum(axis=1) / norm
+            matrices[valid] = np.stack(
+                [
+                    np.stack([a, -b, dst_mean[0] - (a * m[:, 0] - b * m[:, 1])], axis=1),
+                    np.stack([b, a, dst_mean[1] - (b * m[:, 0] + a * m[:, 1])], axis=1),
+                ],
+                axis=1,
+            )
+        return matrices, valid
+
     def transform(self, detection: Detection) -> tuple[np.ndarray, bool]:
         """The 2x3 source->crop matrix and whether it came from the keypoints (else from the box)."""
-        if self.keypoints_valid(detection):
-            return similarity_transform(detection.keypoints, self.template_px), True
-        x, y, w, h = detection.box
-        side = max(w, h, 1.0) * self.crop_scale
+        matrices, valid = self.transforms([detection])
+        return matrices[0], bool(valid[0])
+
+    def _warp(self, image: np.ndarray, matrix: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        """Warp ``image`` (gray already for gray models) to one crop in the model's colour."""
         width, height = self.output_size
-        scale = min(width, height) / side
-        cx, cy = x + w / 2.0, y + h / 2.0
-        return np.array(
-            [[scale, 0.0, width / 2.0 - scale * cx], [0.0, scale, height / 2.0 - scale * cy]]
-        ), False
+        # Source pixels per crop pixel; when shrinking a lot, warp at k x size then area-resize (no aliasing).
+        shrink = 1.0 / max(float(np.hypot(matrix[0, 0], matrix[1, 0])), 1e-9)
+        k = int(min(4, shrink // 1))
+        if k >= 2:
+            big = cv2.warpAffine(
+                image, matrix * k, (width * k, height * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            crop = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
+        else:
+            crop = cv2.warpAffine(
+                image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+        if self.color == "rgb":
+            return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=out)
+        if out is not None:
+            out[...] = crop
+            return out
+        return crop
+
+    def _source(self, image_bgr: np.ndarray) -> np.ndarray:
+        # Gray models: convert the frame once, then warp one channel (cheaper than warping BGR per face).
+        if self.color == "gray" and image_bgr.ndim == 3:
+            return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        return image_bgr
 
     def align(
         self, image_bgr: np.ndarray, detection: Detection, out: np.ndarray | None = None
     ) -> tuple[np.ndarray, bool]:
         """One aligned crop (uint8, HxW for gray, HxWx3 otherwise) and whether keypoints were used."""
         matrix, used_keypoints = self.transform(detection)
-        if self.color == "gray" and image_bgr.ndim == 3:
-            image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)  # warp gray, as align_many does
-        width, height = self.output_size
-        # Source pixels per crop pixel; when shrinking a lot, warp at k x size then area-resize (no aliasing).
-        shrink = 1.0 / max(np.hypot(matrix[0, 0], matrix[1, 0]), 1e-9)
-        k = int(min(4, shrink // 1))
-        if k >= 2:
-            big = cv2.warpAffine(
-                image_bgr,
-                matrix * k,
-                (width * k, height * k),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-            crop = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
-        else:
-            crop = cv2.warpAffine(
-                image_bgr, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-            )
-        if self.color == "gray":
-            if out is not None:
-                out[...] = crop
-                crop = out
-        elif self.color == "rgb":
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=out)
-        elif out is not None:
-            out[...] = crop
-            crop = out
-        return crop, used_keypoints
+        return self._warp(self._source(image_bgr), matrix, out), used_keypoints
 
     def align_many(self, image_bgr: np.ndarray, detections: list[Detection]) -> tuple[np.ndarray, list[bool]]:
         """Aligned crops of all detections as one batch ``(N, H, W[, 3])`` (a view of a reused buffer)."""
@@ -141,10 +186,10 @@ class SimilarityAligner:
         shape = (height, width) if self.channels == 1 else (height, width, 3)
         if self._batch is None or self._batch.shape[0] < n:
             self._batch = np.empty((max(n, 16),) + shape, dtype=np.uint8)
-        if self.color == "gray" and n and image_bgr.ndim == 3:
-            image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)  # once per frame, not once per face
-        used = []
-        for i, detection in enumerate(detections):
-            _, ok = self.align(image_bgr, detection, out=self._batch[i])
-            used.append(ok)
-        return self._batch[:n], used
+        if n == 0:
+            return self._batch[:0], []
+        matrices, valid = self.transforms(detections)
+        source = self._source(image_bgr)
+        for i in range(n):
+            self._warp(source, matrices[i], self._batch[i])
+        return self._batch[:n], valid.tolist()

@@ -45,7 +45,31 @@ class FrameSource:
         self.close()
 
 
-class VideoFileSource(FrameSource):
+class _CaptureSource(FrameSource):
+    """Frames of an OpenCV ``VideoCapture`` (``self._capture``, opened by the subclass)."""
+
+    _capture: cv2.VideoCapture
+    _fps: float | None = None
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
+
+    def read(self) -> np.ndarray | None:
+        ok, frame = self._capture.read()
+        return frame if ok and frame is not None and frame.size else None
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def _capture_fps(capture: cv2.VideoCapture) -> float | None:
+    """The frame rate a capture reports, or None when it reports none or an implausible one."""
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return float(fps) if fps and 1.0 <= fps <= 1000.0 else None
+
+
+class VideoFileSource(_CaptureSource):
     """A video file read with OpenCV."""
 
     def __init__(self, path: str | Path) -> None:
@@ -56,24 +80,12 @@ class VideoFileSource(FrameSource):
             raise FrameSourceError(
                 f"{self.path}: cannot open the video (not a video, or an unsupported codec)"
             )
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self._fps = float(fps) if fps and 1.0 <= fps <= 1000.0 else None
-
-    @property
-    def fps(self) -> float | None:
-        return self._fps
-
-    def read(self) -> np.ndarray | None:
-        ok, frame = self._capture.read()
-        return frame if ok and frame is not None and frame.size else None
+        self._fps = _capture_fps(self._capture)
 
     def rewind(self) -> None:
         if not self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0):
             self._capture.release()
             self._capture = cv2.VideoCapture(str(self.path))
-
-    def close(self) -> None:
-        self._capture.release()
 
 
 class ImageFilesSource(FrameSource):
@@ -111,7 +123,7 @@ class ImageFilesSource(FrameSource):
             raise FrameSourceError(f"{self.description}: no readable image")
 
 
-class WebcamSource(FrameSource):
+class WebcamSource(_CaptureSource):
     """A camera device by index (``0`` is the first camera)."""
 
     can_rewind = False
@@ -124,22 +136,10 @@ class WebcamSource(FrameSource):
         if width > 0 and height > 0:
             self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self._fps = float(fps) if fps and 1.0 <= fps <= 1000.0 else None
-
-    @property
-    def fps(self) -> float | None:
-        return self._fps
-
-    def read(self) -> np.ndarray | None:
-        ok, frame = self._capture.read()
-        return frame if ok and frame is not None and frame.size else None
+        self._fps = _capture_fps(self._capture)
 
     def rewind(self) -> None:
         """A live camera does not rewind."""
-
-    def close(self) -> None:
-        self._capture.release()
 
 
 def open_frame_source(spec: str | Path) -> FrameSource:

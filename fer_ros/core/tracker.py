@@ -102,7 +102,12 @@ class FaceTracker:
         matched_tracks: set[int] = set()
         if self.tracks and len(boxes):
             cost = self.cost_matrix(boxes, timestamp_s)
-            for ti, di in zip(*linear_sum_assignment(cost), strict=True):
+            allowed = cost < _FORBIDDEN
+            if (allowed.sum(axis=0) <= 1).all() and (allowed.sum(axis=1) <= 1).all():
+                pairs = np.nonzero(allowed)  # every track and detection has at most one candidate: no choice
+            else:
+                pairs = linear_sum_assignment(cost)
+            for ti, di in zip(*pairs, strict=True):
                 if cost[ti, di] >= _FORBIDDEN:
                     continue
                 self._hit(self.tracks[ti], boxes[di], timestamp_s)

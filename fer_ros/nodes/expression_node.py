@@ -27,7 +27,7 @@ from fer_ros.ros.diagnostics import HealthLimits, ProcessingMonitor, to_diagnost
 from fer_ros.ros.frame_slot import LatestSlot
 from fer_ros.ros.image_conversion import ENCODINGS, SUPPORTED_ENCODINGS, ImageConversionError, get_converter
 from fer_ros.ros.messages import frame_result_to_msg, stamp_to_seconds
-from fer_ros.ros.parameters import ParamSpec, check_changes, declare, spec_table
+from fer_ros.ros.parameters import SMOOTHING_PARAMETERS, ParamSpec, check_changes, declare, spec_table
 from fer_ros.ros.qos import results_qos, sensor_qos
 from fer_ros.ros.spin import run_node
 
@@ -108,20 +108,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         range=(0.0, 20.0),
         runtime=True,
     ),
-    P(
-        "smoothing_time_constant_s",
-        0.3,
-        "time constant of the per-face moving average of the scores, s (0: no smoothing)",
-        range=(0.0, 30.0),
-        runtime=True,
-    ),
-    P(
-        "hysteresis_margin",
-        0.1,
-        "the reported expression changes when another one's smoothed score is higher by this margin",
-        range=(0.0, 1.0),
-        runtime=True,
-    ),
+    *SMOOTHING_PARAMETERS,
     P(
         "min_image_side_px",
         16,

@@ -27,7 +27,7 @@ from fer_ros.maixcam.health import BridgeHealth
 from fer_ros.maixcam.receiver import MaixReceiver, PublishableFrame, ReceiverConfig
 from fer_ros.msg import FaceExpression, FaceExpressionArray
 from fer_ros.ros.diagnostics import to_diagnostic_status
-from fer_ros.ros.parameters import ParamSpec, check_changes, declare, spec_table
+from fer_ros.ros.parameters import SMOOTHING_PARAMETERS, ParamSpec, check_changes, declare, spec_table
 from fer_ros.ros.qos import results_qos
 from fer_ros.ros.spin import run_node
 from maixcam_bridge import fer_maix_protocol as proto
@@ -76,20 +76,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "most devices tracked at once (datagrams of further ones are refused)",
         range=(1, 1024),
     ),
-    P(
-        "smoothing_time_constant_s",
-        0.3,
-        "time constant of the per-face moving average of the scores, s (0: no smoothing)",
-        range=(0.0, 30.0),
-        runtime=True,
-    ),
-    P(
-        "hysteresis_margin",
-        0.1,
-        "the reported expression changes when another one's smoothed score is higher by this margin",
-        range=(0.0, 1.0),
-        runtime=True,
-    ),
+    *SMOOTHING_PARAMETERS,
     P("receive_buffer_bytes", 1048576, "UDP socket receive buffer, bytes", range=(65536, 67108864)),
 )
 SPECS = spec_table(PARAMETERS)

@@ -40,6 +40,25 @@ class ParamSpec:
         return None
 
 
+
+# The knobs of core.smoothing.ExpressionSmoother, declared alike by every node that smooths scores.
+SMOOTHING_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "smoothing_time_constant_s",
+        0.3,
+        "time constant of the per-face moving average of the scores, s (0: no smoothing)",
+        range=(0.0, 30.0),
+        runtime=True,
+    ),
+    ParamSpec(
+        "hysteresis_margin",
+        0.1,
+        "the reported expression changes when another one's smoothed score is higher by this margin",
+        range=(0.0, 1.0),
+        runtime=True,
+    ),
+)
+
 def descriptor(spec: ParamSpec):
     """The rcl_interfaces/ParameterDescriptor of a spec (description, range, constraints, read-only)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
