@@ -70,27 +70,14 @@ class SimilarityAligner:
 
     def keypoints_valid(self, detection: Detection) -> bool:
         """True when the 5 keypoints are finite, not collapsed and roughly inside the face box."""
-        kps = detection.keypoints
-        if kps is None or kps.shape != (5, 2) or not np.all(np.isfinite(kps)):
-            return False
-        x, y, w, h = detection.box
-        if w <= 1 or h <= 1:
-            return False
-        inside = (
-            (kps[:, 0] >= x - 0.25 * w)
-            & (kps[:, 0] <= x + 1.25 * w)
-            & (kps[:, 1] >= y - 0.25 * h)
-            & (kps[:, 1] <= y + 1.25 * h)
-        )
-        spread = kps - kps.mean(axis=0)
-        rms = float(np.sqrt((spread**2).sum(axis=1).mean()))
-        return bool(inside.all()) and rms >= 0.05 * max(w, h) and kps[1, 0] > kps[0, 0]
+        return bool(self.transforms([detection])[1][0])
 
     def transforms(self, detections: list[Detection]) -> tuple[np.ndarray, np.ndarray]:
         """Source->crop matrices ``(N, 2, 3)`` of all detections, and which came from keypoints (else the box).
 
-        Vectorised form of ``keypoints_valid`` + ``similarity_transform`` + the box fallback (one numpy pass for
-        all faces instead of a dozen small-array calls per face).
+        Keypoints are used when finite, not collapsed, roughly inside the box and not mirrored; the matrix is then
+        the least-squares similarity of ``similarity_transform``, else a square crop around the box. One numpy
+        pass for all faces.
         """
         n = len(detections)
         boxes = np.array([d.box for d in detections], dtype=np.float64).reshape(n, 4)
