@@ -23,12 +23,13 @@ PYTEST_TIMEOUT ?= 300
 REQUIREMENTS := requirements/runtime.txt requirements/build.txt requirements/dev.txt requirements/lock.txt
 INTERFACE_INPUTS := $(wildcard msg/*.msg) CMakeLists.txt package.xml
 
-.PHONY: help setup setup-train model models interfaces lint format test demo lock clean distclean
+.PHONY: help setup setup-train model model-fer2013 models interfaces lint format test demo lock clean distclean
 
 help:
 	@echo "make setup   create .venv: pinned requirements, messages built by rosidl, fer_ros editable, models"
 	@echo "make demo    setup, then run the ROS 2 graph on a sample video: build/demo/annotated.mp4 + summary"
 	@echo "make test    setup, ruff, pytest (PYTEST_ARGS='-m \"not ros\"' to skip the DDS tests)"
+	@echo "make model   retrain the default FER+ model (about an hour); make model-fer2013 the FER2013 one after it"
 	@echo "make lint    ruff check"
 	@echo "make lock    re-pin requirements/lock.txt from the current venv"
 	@echo "make clean   remove build outputs (keeps .venv); make distclean also removes .venv"
@@ -92,6 +93,18 @@ model: setup-train
 		--detector $(SHARED)/models/yunet/yunet_s_640_640.onnx --out $(RUN_DIR)/template.json
 	$(VENV)/bin/fer-ros train export --checkpoint $(RUN_DIR)/best.pt --template $(RUN_DIR)/template.json \
 		--out fer_ros/models/fer_ros_ferplus.onnx
+	$(VENV)/bin/fer-ros train quantize --model fer_ros/models/fer_ros_ferplus.onnx \
+		--out fer_ros/models/fer_ros_ferplus_int8.onnx
+
+# The FER2013-protocol model: fine-tunes the FER+ run above on the FER2013 labels (about 35 minutes more).
+FER2013_RUN_DIR ?= build/train/fer2013
+model-fer2013: setup-train
+	$(VENV)/bin/fer-ros train run --out $(FER2013_RUN_DIR) --resume --protocol fer2013 --epochs 12 --lr 0.002 \
+		--init-from $(RUN_DIR)/best.pt
+	$(VENV)/bin/fer-ros train export --checkpoint $(FER2013_RUN_DIR)/best.pt --template $(RUN_DIR)/template.json \
+		--out fer_ros/models/fer_ros_fer2013.onnx --name fer_ros_fer2013 --tta-flip
+	$(VENV)/bin/fer-ros train quantize --model fer_ros/models/fer_ros_fer2013.onnx \
+		--out fer_ros/models/fer_ros_fer2013_int8.onnx
 
 lint: $(STAMPS)/requirements
 	$(VENV)/bin/ruff check .

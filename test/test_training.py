@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="training extra not installed (make setup-train)")
-pytest.importorskip("onnx")
+onnx = pytest.importorskip("onnx")
 
 from fer_ros.core.classifier import ExpressionClassifier  # noqa: E402
 from fer_ros.core.labels import FERPLUS_LABELS  # noqa: E402
@@ -100,3 +100,37 @@ def test_train_writes_checkpoints_and_resumes(tmp_path: Path, data_dir: Path) ->
 
     resumed = train(recipe, out, resume=True)  # nothing left to do: state comes back from last.pt
     assert resumed["history"] == first["history"]
+
+
+def test_quantize_keeps_metadata_and_accuracy(tmp_path: Path, data_dir: Path) -> None:
+    from fer_ros.core.pipeline import SHIPPED_FLOAT_MODEL
+    from fer_ros.training.quantize import compare, quantize
+
+    out = tmp_path / "int8.onnx"
+    quantize(SHIPPED_FLOAT_MODEL, out, data_dir / "ferplus_train.npz", samples=256)
+    int8 = ExpressionClassifier(out)
+    assert int8.labels == FERPLUS_LABELS
+    float_template = ExpressionClassifier(SHIPPED_FLOAT_MODEL).metadata.align_template
+    np.testing.assert_array_equal(int8.metadata.align_template, float_template)
+    assert any(node.op_type == "QuantizeLinear" for node in onnx.load(str(out)).graph.node)
+    valid = tmp_path / "valid.npz"
+    data = np.load(data_dir / "ferplus_valid.npz")
+    np.savez(valid, images=data["images"][:600], votes=data["votes"][:600])
+    report = compare(SHIPPED_FLOAT_MODEL, out, valid)
+    assert report["bytes"]["int8"] < report["bytes"]["float"] / 2
+    assert report["argmax_agreement"] > 0.95
+    assert abs(report["accuracy_drop"]) < 0.02
+
+
+def test_fine_tuning_starts_from_a_checkpoint_except_a_differing_head(tmp_path: Path) -> None:
+    from fer_ros.training.train import load_initial_weights
+
+    recipe = Recipe()
+    source = build_model(recipe, len(FERPLUS_LABELS))
+    torch.save({"model": source.state_dict()}, tmp_path / "best.pt")
+    target = build_model(recipe, 7)
+    skipped = load_initial_weights(target, tmp_path / "best.pt")
+    assert skipped == ["head.3.bias", "head.3.weight"]
+    for name, value in target.state_dict().items():
+        if name not in skipped:
+            assert torch.equal(value, source.state_dict()[name]), name

@@ -9,6 +9,7 @@ STEPS = {
     "run": ("fer_ros.training.train", "train on ../shared/data (checkpoints, resume, recipe.json)"),
     "template": ("fer_ros.training.template", "measure the keypoint template of the 48x48 training crops"),
     "export": ("fer_ros.training.export", "export best.pt to ONNX with fer_ros metadata, check parity"),
+    "quantize": ("fer_ros.training.quantize", "int8 copy of an exported model, checked against it on dev data"),
 }
 
 

@@ -88,7 +88,12 @@ class ExpressionClassifier:
             else np.empty((0, height, width) + ((3,) if color != "gray" else ()), np.uint8)
         )
 
-    def _tensor(self, crops: np.ndarray) -> np.ndarray:
+    @property
+    def input_name(self) -> str:
+        return self._input_name
+
+    def input_tensor(self, crops: np.ndarray) -> np.ndarray:
+        """The normalised model input for uint8 crops; a view of a buffer reused by the next call."""
         n = crops.shape[0]
         width, height = self.metadata.input_size
         channels = self.metadata.channels
@@ -114,7 +119,7 @@ class ExpressionClassifier:
             raise ValueError(f"crops are {crops.shape[2]}x{crops.shape[1]}, the model needs {width}x{height}")
         if self.tta_flip:
             crops = np.concatenate([crops, crops[:, :, ::-1]])
-        output = self._session.run(None, {self._input_name: self._tensor(crops)})[0]
+        output = self._session.run(None, {self._input_name: self.input_tensor(crops)})[0]
         output = np.asarray(output, dtype=np.float32).reshape(crops.shape[0], -1)
         probs = softmax(output) if self.metadata.output == "logits" else output
         if self.tta_flip:

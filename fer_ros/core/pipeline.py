@@ -17,13 +17,14 @@ from fer_ros.core.smoothing import ExpressionSmoother
 from fer_ros.core.tracker import FaceTracker
 from fer_ros.core.types import FaceResult, FrameResult
 
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "fer_ros_ferplus.onnx"
+SHIPPED_FLOAT_MODEL = Path(__file__).resolve().parent.parent / "models" / "fer_ros_ferplus.onnx"
+SHIPPED_MODEL = SHIPPED_FLOAT_MODEL.with_name("fer_ros_ferplus_int8.onnx")  # the default: int8 copy of the above
 PEER_MODEL_NAME = "fer_mini_xception_64"
 DEFAULT_DETECTOR = "yunet_s_dynamic"
 
 
 def default_classifier_model() -> str:
-    """The shipped FER+ model when present, else the peer model's registry name."""
+    """The shipped FER+ model (int8) when present, else the peer model's registry name."""
     return str(SHIPPED_MODEL) if SHIPPED_MODEL.is_file() else PEER_MODEL_NAME
 
 

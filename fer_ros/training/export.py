@@ -34,7 +34,12 @@ def git_commit() -> str:
 
 
 def model_metadata(
-    recipe: Recipe, class_names: tuple[str, ...], template: list[list[float]], name: str, metrics: dict
+    recipe: Recipe,
+    class_names: tuple[str, ...],
+    template: list[list[float]],
+    name: str,
+    metrics: dict,
+    tta_flip: bool = False,
 ) -> dict[str, str]:
     """The `fer_ros.*` metadata_props that make the model self-describing."""
     data = (
@@ -55,7 +60,7 @@ def model_metadata(
         "fer_ros.output": "logits",
         "fer_ros.align_template": json.dumps(template),
         "fer_ros.crop_scale": "1.0",
-        "fer_ros.tta_flip": "0",
+        "fer_ros.tta_flip": "1" if tta_flip else "0",
         "fer_ros.license": "Apache-2.0 weights; data: FER2013 images (research use), FER+ labels (MIT)",
         "fer_ros.training_data": data,
         "fer_ros.recipe": json.dumps(
@@ -66,7 +71,7 @@ def model_metadata(
     }
 
 
-def export(checkpoint: Path, template_json: Path, out: Path, name: str) -> dict:
+def export(checkpoint: Path, template_json: Path, out: Path, name: str, tta_flip: bool = False) -> dict:
     """Write the ONNX file and return a parity report (max abs difference of logits vs PyTorch)."""
     saved = torch.load(checkpoint, weights_only=False, map_location="cpu")
     recipe = Recipe.from_json(json.dumps(saved["recipe"]))
@@ -87,7 +92,7 @@ def export(checkpoint: Path, template_json: Path, out: Path, name: str) -> dict:
     )
     proto = onnx.load_from_string(buf.getvalue())
     template = json.loads(template_json.read_text())["align_template"]
-    for key, value in model_metadata(recipe, class_names, template, name, saved["metrics"]).items():
+    for key, value in model_metadata(recipe, class_names, template, name, saved["metrics"], tta_flip).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.doc_string = f"fer_ros expression model {name}: {len(class_names)} classes, 48x48 gray."
@@ -119,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
     parser.add_argument("--name", default="fer_ros_ferplus")
+    parser.add_argument(
+        "--tta-flip", action="store_true", help="mark the model to average each crop with its mirror image by default"
+    )
     args = parser.parse_args(argv)
-    report = export(args.checkpoint, args.template, args.out, args.name)
+    report = export(args.checkpoint, args.template, args.out, args.name, args.tta_flip)
     print(json.dumps(report, indent=2))
     return 0 if report["max_abs_diff"] < 1e-3 else 1
 

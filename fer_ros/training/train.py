@@ -45,6 +45,7 @@ class Recipe:
     std: float = 0.25
     seed: int = 0
     threads: int = 2
+    init_from: str | None = None  # checkpoint whose weights start the run (the head is skipped if its shape differs)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod
@@ -69,6 +70,16 @@ def load_sets(recipe: Recipe) -> tuple[TrainingSet, TrainingSet]:
 
 def build_model(recipe: Recipe, num_classes: int) -> FerResNet:
     return FerResNet(num_classes, widths=recipe.widths, blocks=recipe.blocks, dropout=recipe.dropout)
+
+
+def load_initial_weights(model: torch.nn.Module, checkpoint: str | Path) -> list[str]:
+    """Copy the weights of ``checkpoint`` (a best.pt or last.pt) whose names and shapes match; returns those skipped."""
+    saved = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    weights = saved.get("ema", saved["model"])
+    own = model.state_dict()
+    matching = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(matching, strict=False)
+    return sorted(set(own) - set(matching))
 
 
 def to_input(images: np.ndarray, recipe: Recipe) -> torch.Tensor:
@@ -121,7 +132,11 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
     train_set, valid_set = load_sets(recipe)
     num_classes = len(train_set.class_names)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the CPU recipe stands on its own
-    model = build_model(recipe, num_classes).to(device)
+    model = build_model(recipe, num_classes)
+    if recipe.init_from:
+        skipped = load_initial_weights(model, recipe.init_from)
+        print(f"initialised from {recipe.init_from}; left at random: {', '.join(skipped) or 'nothing'}", flush=True)
+    model = model.to(device)
     ema = copy.deepcopy(model).eval()
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(train_set.images) / recipe.batch_size)
@@ -225,12 +240,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if present")
     parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
     parser.add_argument("--protocol", choices=("ferplus", "fer2013"), help="override the recipe's protocol")
+    parser.add_argument("--init-from", type=Path, help="start from this checkpoint's weights (fine-tuning)")
+    parser.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     args = parser.parse_args(argv)
     recipe = Recipe.from_json(args.config.read_text()) if args.config else Recipe()
     if args.epochs:
         recipe.epochs = args.epochs
     if args.protocol:
         recipe.protocol = args.protocol
+    if args.init_from:
+        recipe.init_from = str(args.init_from)
+    if args.lr:
+        recipe.lr = args.lr
     train(recipe, args.out, args.resume)
     return 0
 
