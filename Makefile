@@ -96,7 +96,7 @@ model: setup-train
 	$(VENV)/bin/fer-ros train quantize --model fer_ros/models/fer_ros_ferplus.onnx \
 		--out fer_ros/models/fer_ros_ferplus_int8.onnx
 
-# The FER2013-protocol model: fine-tunes the FER+ run above on the FER2013 labels (about 35 minutes more).
+# The FER2013-protocol model: fine-tunes the FER+ run above on the FER2013 labels (about 25 minutes more).
 FER2013_RUN_DIR ?= build/train/fer2013
 model-fer2013: setup-train
 	$(VENV)/bin/fer-ros train run --out $(FER2013_RUN_DIR) --resume --protocol fer2013 --epochs 12 --lr 0.002 \

@@ -12,6 +12,7 @@ import pytest
 
 from fer_ros.core.classifier import ExpressionClassifier
 from fer_ros.core.labels import FER2013_LABELS, FERPLUS_LABELS, canonical_label
+from fer_ros.core.onnx_session import create_session
 from fer_ros.core.pipeline import (
     PEER_MODEL_NAME,
     SHIPPED_FLOAT_MODEL,
@@ -50,9 +51,7 @@ def shipped() -> ExpressionClassifier:
 
 
 def _metadata(path: Path) -> dict[str, str]:
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    return create_session(path).get_modelmeta().custom_metadata_map
 
 
 def test_shipped_model_is_the_default_and_small() -> None:
@@ -113,15 +112,20 @@ def test_labelled_real_faces_at_least_as_well_as_the_peer(shared_dir: Path) -> N
     assert ours >= peer
 
 
-FER2013_MODELS = {
-    "float": SHIPPED_FLOAT_MODEL.with_name("fer_ros_fer2013.onnx"),
-    "int8": SHIPPED_FLOAT_MODEL.with_name("fer_ros_fer2013_int8.onnx"),
-}
+FER2013_MODELS = {"float": "fer_ros_fer2013", "int8": "fer_ros_fer2013_int8"}
+
+
+@pytest.fixture(scope="module")
+def peer_on_fer2013_publictest(shared_dir: Path) -> dict:
+    peer = ExpressionClassifier(resolve_model(PEER_MODEL_NAME))
+    return evaluate_npz(peer, shared_dir / "data" / "fer2013_publictest.npz", progress=False)
 
 
 @pytest.mark.parametrize("variant", sorted(FER2013_MODELS))
-def test_fer2013_protocol_model_beats_the_peer_on_fer2013_publictest(variant: str, shared_dir: Path) -> None:
-    path = FER2013_MODELS[variant]
+def test_fer2013_protocol_model_beats_the_peer_on_fer2013_publictest(
+    variant: str, shared_dir: Path, peer_on_fer2013_publictest: dict
+) -> None:
+    path = resolve_model(FER2013_MODELS[variant])
     assert path.stat().st_size <= 5 * 1024 * 1024
     model = ExpressionClassifier(path)
     assert model.labels == FER2013_LABELS and model.tta_flip
@@ -130,10 +134,9 @@ def test_fer2013_protocol_model_beats_the_peer_on_fer2013_publictest(variant: st
     assert "fer2013_train" in props["fer_ros.training_data"]
     if variant == "int8":
         source = json.loads(props["fer_ros.quantization"])["source_sha256"]
-        assert source == sha256_of(FER2013_MODELS["float"]), "re-run `fer-ros train quantize`"
-    public_test = shared_dir / "data" / "fer2013_publictest.npz"
-    ours = evaluate_npz(model, public_test, progress=False)
-    peer = evaluate_npz(ExpressionClassifier(resolve_model(PEER_MODEL_NAME)), public_test, progress=False)
+        assert source == sha256_of(resolve_model(FER2013_MODELS["float"])), "re-run `fer-ros train quantize`"
+    ours = evaluate_npz(model, shared_dir / "data" / "fer2013_publictest.npz", progress=False)
+    peer = peer_on_fer2013_publictest
     print(f"FER2013 PublicTest accuracy: {path.stem} {ours['accuracy']:.4f}, peer {peer['accuracy']:.4f}")
     assert ours["n"] == peer["n"] == 3589
     assert ours["accuracy"] > peer["accuracy"]

@@ -34,7 +34,7 @@ class ExpressionClassifier:
         self.metadata: ModelMetadata = load_model_metadata(self.model_path, props)
         self.tta_flip = self.metadata.tta_flip if tta_flip is None else bool(tta_flip)
         model_input = self._session.get_inputs()[0]
-        self._input_name = model_input.name
+        self.input_name: str = model_input.name
         self._check_shapes(model_input.shape, self._session.get_outputs()[0].shape)
         channels = self.metadata.channels
         std = np.asarray(self.metadata.std, dtype=np.float32)
@@ -88,10 +88,6 @@ class ExpressionClassifier:
             else np.empty((0, height, width) + ((3,) if color != "gray" else ()), np.uint8)
         )
 
-    @property
-    def input_name(self) -> str:
-        return self._input_name
-
     def input_tensor(self, crops: np.ndarray) -> np.ndarray:
         """The normalised model input for uint8 crops; a view of a buffer reused by the next call."""
         n = crops.shape[0]
@@ -119,7 +115,7 @@ class ExpressionClassifier:
             raise ValueError(f"crops are {crops.shape[2]}x{crops.shape[1]}, the model needs {width}x{height}")
         if self.tta_flip:
             crops = np.concatenate([crops, crops[:, :, ::-1]])
-        output = self._session.run(None, {self._input_name: self.input_tensor(crops)})[0]
+        output = self._session.run(None, {self.input_name: self.input_tensor(crops)})[0]
         output = np.asarray(output, dtype=np.float32).reshape(crops.shape[0], -1)
         probs = softmax(output) if self.metadata.output == "logits" else output
         if self.tta_flip:

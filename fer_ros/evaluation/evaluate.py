@@ -23,8 +23,12 @@ def evaluate_npz(
     batch_size: int = 256,
     limit: int | None = None,
     progress: bool = True,
+    keep_predictions: bool = False,
 ) -> dict:
-    """Classify the crops directly (resized to the model input); images whose class the model lacks are left out."""
+    """Classify the crops directly (resized to the model input); images whose class the model lacks are left out.
+
+    With ``keep_predictions`` the report also holds ``predictions``: the predicted label of each evaluated image.
+    """
     start = time.perf_counter()
     data = load_npz(path)
     left_out = Counter(data.left_out)
@@ -51,6 +55,8 @@ def evaluate_npz(
         left_out_reasons=dict(left_out),
         seconds=round(time.perf_counter() - start, 2),
     )
+    if keep_predictions:
+        report["predictions"] = predicted
     return report
 
 

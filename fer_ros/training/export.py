@@ -71,6 +71,14 @@ def model_metadata(
     }
 
 
+def set_metadata_props(proto: onnx.ModelProto, props: dict[str, str]) -> None:
+    """Replace the model's metadata_props with ``props``."""
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
 def export(checkpoint: Path, template_json: Path, out: Path, name: str, tta_flip: bool = False) -> dict:
     """Write the ONNX file and return a parity report (max abs difference of logits vs PyTorch)."""
     saved = torch.load(checkpoint, weights_only=False, map_location="cpu")
@@ -92,9 +100,7 @@ def export(checkpoint: Path, template_json: Path, out: Path, name: str, tta_flip
     )
     proto = onnx.load_from_string(buf.getvalue())
     template = json.loads(template_json.read_text())["align_template"]
-    for key, value in model_metadata(recipe, class_names, template, name, saved["metrics"], tta_flip).items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    set_metadata_props(proto, model_metadata(recipe, class_names, template, name, saved["metrics"], tta_flip))
     proto.doc_string = f"fer_ros expression model {name}: {len(class_names)} classes, 48x48 gray."
     onnx.checker.check_model(proto)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,11 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from fer_ros.core.classifier import ExpressionClassifier
+from fer_ros.core.labels import FERPLUS_LABELS
 from fer_ros.evaluation.evaluate import evaluate_npz
 from fer_ros.models.registry import sha256_of
-from fer_ros.training.train import DEFAULT_DATA_DIR
+from fer_ros.training.export import set_metadata_props
+from fer_ros.training.train import DEFAULT_DATA_DIR, SPLITS
 
 MAX_ACCURACY_DROP = 0.005
 
@@ -73,24 +75,20 @@ def quantize(model: Path, out: Path, train_npz: Path, samples: int = 1024, seed:
             "source_sha256": sha256_of(model),
         }
     )
-    del quantized.metadata_props[:]
-    for key, value in props.items():
-        entry = quantized.metadata_props.add()
-        entry.key, entry.value = key, value
+    set_metadata_props(quantized, props)
     quantized.doc_string = source.doc_string + " int8."
     onnx.save(quantized, str(out))
 
 
 def compare(model: Path, quantized: Path, valid_npz: Path) -> dict:
     """Accuracy and macro recall of both models on ``valid_npz``, and how often they agree."""
-    classifiers = {"float": ExpressionClassifier(model), "int8": ExpressionClassifier(quantized)}
     report: dict = {}
-    for key, classifier in classifiers.items():
-        result = evaluate_npz(classifier, valid_npz, progress=False)
+    predictions = []
+    for key, path in (("float", model), ("int8", quantized)):
+        result = evaluate_npz(ExpressionClassifier(path), valid_npz, progress=False, keep_predictions=True)
         report[key] = {k: round(result[k], 4) for k in ("accuracy", "macro_recall", "macro_f1")}
-    crops = classifiers["float"].to_model_crops(np.load(valid_npz)["images"])
-    top = [classifier.predict(crops).argmax(1) for classifier in classifiers.values()]
-    report["argmax_agreement"] = round(float((top[0] == top[1]).mean()), 4)
+        predictions.append(np.asarray(result["predictions"]))
+    report["argmax_agreement"] = round(float((predictions[0] == predictions[1]).mean()), 4)
     report["accuracy_drop"] = round(report["float"]["accuracy"] - report["int8"]["accuracy"], 4)
     report["bytes"] = {"float": model.stat().st_size, "int8": quantized.stat().st_size}
     return report
@@ -99,11 +97,11 @@ def compare(model: Path, quantized: Path, valid_npz: Path) -> dict:
 def record_comparison(quantized: Path, report: dict, valid_name: str) -> None:
     """Add the float-vs-int8 figures to the quantized model's ``fer_ros.quantization`` metadata."""
     proto = onnx.load(str(quantized))
-    for entry in proto.metadata_props:
-        if entry.key == "fer_ros.quantization":
-            value = json.loads(entry.value)
-            value["check"] = {"data": valid_name, **{k: report[k] for k in ("float", "int8", "argmax_agreement")}}
-            entry.value = json.dumps(value)
+    props = {p.key: p.value for p in proto.metadata_props}
+    quantization = json.loads(props["fer_ros.quantization"])
+    quantization["check"] = {"data": valid_name, **{k: report[k] for k in ("float", "int8", "argmax_agreement")}}
+    props["fer_ros.quantization"] = json.dumps(quantization)
+    set_metadata_props(proto, props)
     onnx.save(proto, str(quantized))
 
 
@@ -118,10 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model.is_file():
         print(f"fer-ros train quantize: model not found: {args.model}")
         return 2
-    labels = ExpressionClassifier(args.model).labels
-    prefix = "ferplus" if "contempt" in labels else "fer2013"
-    train_npz = args.data_dir / f"{prefix}_train.npz"
-    valid_npz = args.data_dir / ("ferplus_valid.npz" if prefix == "ferplus" else "fer2013_publictest.npz")
+    protocol = "ferplus" if ExpressionClassifier(args.model).labels == FERPLUS_LABELS else "fer2013"
+    train_npz, valid_npz = (args.data_dir / name for name in SPLITS[protocol])
     missing = [str(path) for path in (train_npz, valid_npz) if not path.is_file()]
     if missing:
         print(f"fer-ros train quantize: data not found: {', '.join(missing)} (set --data-dir)")

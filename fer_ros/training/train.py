@@ -56,16 +56,20 @@ class Recipe:
         return cls(**raw)
 
 
+# protocol -> (training npz, model-selection npz) in the data folder
+SPLITS = {
+    "ferplus": ("ferplus_train.npz", "ferplus_valid.npz"),
+    "fer2013": ("fer2013_train.npz", "fer2013_publictest.npz"),
+}
+
+
 def load_sets(recipe: Recipe) -> tuple[TrainingSet, TrainingSet]:
-    root = Path(recipe.data_dir)
+    if recipe.protocol not in SPLITS:
+        raise ValueError(f"unknown protocol {recipe.protocol!r}: use 'ferplus' or 'fer2013'")
+    train_npz, valid_npz = (Path(recipe.data_dir) / name for name in SPLITS[recipe.protocol])
     if recipe.protocol == "ferplus":
-        return (
-            load_ferplus(root / "ferplus_train.npz", drop_unlabelled=True),
-            load_ferplus(root / "ferplus_valid.npz", drop_unlabelled=False),
-        )
-    if recipe.protocol == "fer2013":
-        return load_fer2013(root / "fer2013_train.npz"), load_fer2013(root / "fer2013_publictest.npz")
-    raise ValueError(f"unknown protocol {recipe.protocol!r}: use 'ferplus' or 'fer2013'")
+        return load_ferplus(train_npz, drop_unlabelled=True), load_ferplus(valid_npz, drop_unlabelled=False)
+    return load_fer2013(train_npz), load_fer2013(valid_npz)
 
 
 def build_model(recipe: Recipe, num_classes: int) -> FerResNet:
