@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,19 +56,48 @@ def flat_to_keypoints(flat: Sequence[float]) -> np.ndarray | None:
     return points
 
 
+def face_fields(face: FaceResult) -> dict[str, Any]:
+    """fer_ros/FaceExpression's field values for one FaceResult (arrays as float32 numpy arrays).
+
+    The one mapping behind both the live node's messages and the ones ``fer-ros bag process`` writes.
+    """
+    x, y, width, height = (_f32(v) for v in face.box)
+    return {
+        "face_id": str(face.face_id),
+        "x": x,
+        "y": y,
+        "width": width,
+        "height": height,
+        "detection_confidence": _f32(face.detection_score),
+        "keypoints": keypoints_to_flat(face.keypoints),
+        "expression": str(face.expression),
+        "confidence": _f32(face.confidence),
+        "scores": np.asarray(face.scores, dtype=np.float32).ravel(),
+        "raw_scores": np.asarray(face.raw_scores, dtype=np.float32).ravel(),
+    }
+
+
+def array_fields(result: FrameResult, source: str = "camera") -> dict[str, Any]:
+    """fer_ros/FaceExpressionArray's field values for a FrameResult, less ``header`` and ``faces``."""
+    width, height = (int(v) for v in result.image_size)
+    return {
+        "source": source,
+        "image_width": width,
+        "image_height": height,
+        "labels": [str(label) for label in result.labels],
+    }
+
+
+_SEQUENCE_FIELDS = ("scores", "raw_scores")
+
+
 def face_to_msg(face: FaceResult):
     """One FaceResult as a fer_ros/FaceExpression."""
     from fer_ros.msg import FaceExpression
 
     msg = FaceExpression()
-    msg.face_id = str(face.face_id)
-    msg.x, msg.y, msg.width, msg.height = (_f32(v) for v in face.box)
-    msg.detection_confidence = _f32(face.detection_score)
-    msg.keypoints = keypoints_to_flat(face.keypoints)
-    msg.expression = str(face.expression)
-    msg.confidence = _f32(face.confidence)
-    msg.scores = _float32_array(face.scores)
-    msg.raw_scores = _float32_array(face.raw_scores)
+    for name, value in face_fields(face).items():
+        setattr(msg, name, _float32_array(value) if name in _SEQUENCE_FIELDS else value)
     return msg
 
 
@@ -77,9 +107,8 @@ def frame_result_to_msg(result: FrameResult, header, source: str = "camera"):
 
     msg = FaceExpressionArray()
     msg.header = header
-    msg.source = source
-    msg.image_width, msg.image_height = (int(v) for v in result.image_size)
-    msg.labels = [str(label) for label in result.labels]
+    for name, value in array_fields(result, source).items():
+        setattr(msg, name, value)
     msg.faces = [face_to_msg(face) for face in result.faces]
     return msg
 
