@@ -25,11 +25,12 @@ setup(
         "onnxruntime",
         "opencv-python-headless",
         "pyyaml",
+        "rosbags",
         "tqdm",
     ],
     extras_require={
         "train": ["torch==2.13.0", "onnx"],
-        "dev": ["pytest", "pytest-timeout", "ruff"],
+        "dev": ["pytest", "pytest-timeout", "ruff", "mcap", "mcap-ros2-support"],
     },
     entry_points={
         "console_scripts": [

@@ -20,7 +20,7 @@ import sys
 from fer_ros import __version__
 from fer_ros.core.errors import FerRosError
 
-SUBCOMMANDS: tuple[str, ...] = ("models", "image", "video", "eval", "bench", "train", "run", "bench-ros")
+SUBCOMMANDS: tuple[str, ...] = ("models", "image", "video", "eval", "bench", "train", "run", "bench-ros", "bag")
 
 
 def build_parser() -> argparse.ArgumentParser:
