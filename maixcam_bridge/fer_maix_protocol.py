@@ -2,7 +2,8 @@
 
 This single module is the only definition of the format. It is copied as is into the MaixPy app folder
 (the device runs CPython 3.11) and installed as the top-level module ``fer_maix_protocol`` for the ROS 2
-bridge node. Standard library only (struct, zlib/binascii, hmac, hashlib, json, re): no numpy, no fer_ros.
+bridge node. Standard library only (struct, zlib/binascii, hmac, hashlib, json, math, os, re, time): no numpy, no
+fer_ros.
 
 Layout (little-endian; the full table with offsets is in maixcam_bridge/PROTOCOL.md)::
 
@@ -11,13 +12,23 @@ Layout (little-endian; the full table with offsets is in maixcam_bridge/PROTOCOL
     META body  = UTF-8 JSON object (labels, models, thresholds, timings, temperature, versions)
 
 Decoding either returns a :class:`FrameMessage` / :class:`MetaMessage` or raises exactly one
-:class:`ProtocolError` subclass naming what is wrong; it never raises anything else on any input.
+:class:`ProtocolError` subclass naming what is wrong; it never raises anything else on any input. Encoding
+either returns bytes or raises :class:`EncodeError`. Everything read off the wire is bounded: strict JSON
+(no NaN, Infinity or overflowing numbers, no duplicate keys, limited depth and string length), printable
+labels, times below 2**53 us, capture time not after send time.
+
+Version 1.1 (this one) changes two things over 1.0, which is still decoded: the labels checksum is
+unambiguous (length-prefixed labels, see :func:`labels_checksum`), and ``session_id`` moves forward at every
+app start (:func:`next_session_id`), so that a receiver can refuse a replayed older session.
 """
 
 import hmac
 import json
+import math
+import os
 import re
 import struct
+import time
 
 try:  # zlib is in every CPython build we know of; binascii.crc32 is the same CRC-32 (IEEE 802.3)
     from zlib import crc32
@@ -60,6 +71,9 @@ __all__ = [
     "FrameMessage",
     "MetaMessage",
     "labels_checksum",
+    "valid_label",
+    "next_session_id",
+    "MAX_TIME_US",
     "quantize_score",
     "record_size",
     "max_faces_for",
@@ -71,7 +85,7 @@ __all__ = [
 
 MAGIC = b"FERM"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1  # 1.1: length-prefixed labels checksum, forward-moving session ids (1.0 still decoded)
 
 MSG_FRAME = 1
 MSG_META = 2
@@ -90,6 +104,7 @@ NO_TRACK = 0
 
 MAX_DATAGRAM = 1400  # what a sender may emit: fits an Ethernet/Wi-Fi MTU without IP fragmentation
 MAX_DECODE = 65507  # the largest UDP payload; anything longer is not one of ours
+MAX_TIME_US = 1 << 53  # device times (us) at or above this are refused: 285 years of uptime, exact as a float
 CRC_SIZE = 4
 HMAC_SIZE = 32
 SCORE_SCALE = 65535
@@ -113,6 +128,11 @@ _DEVICE_ID_RE = re.compile(rb"[A-Za-z0-9_.\-]{1,16}")
 _MAX_LABELS = 64
 _MAX_LABEL_LEN = 32
 _INV_SCALE = 1.0 / SCORE_SCALE
+# META JSON bounds
+_JSON_MAX_DEPTH = 8
+_JSON_MAX_STRING = 1024
+_JSON_MAX_INT_DIGITS = 19  # |n| < 10**19: beyond any counter the device keeps
+_PLAUSIBLE_EPOCH_S = 1_600_000_000  # a wall clock before Sept 2020 is not set (the device has no RTC)
 
 
 class ProtocolError(Exception):
@@ -304,9 +324,58 @@ class MetaMessage:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def labels_checksum(labels):
-    """CRC32 of the labels joined by newlines (UTF-8): ties a FRAME's class indices to a META label list."""
-    return crc32("\n".join(labels).encode("utf-8")) & 0xFFFFFFFF
+def valid_label(label):
+    """True for a str of 1..32 printable characters (no newline, tab or other control character)."""
+    return isinstance(label, str) and 0 < len(label) <= _MAX_LABEL_LEN and label.isprintable()
+
+
+def labels_checksum(labels, version_minor=VERSION_MINOR):
+    """CRC32 that ties a FRAME's class indices to a META label list.
+
+    1.1: over the label count then each label as (UTF-8 byte length, bytes), so that no two label lists share
+    the checksum input. 1.0: over the labels joined by newlines (ambiguous when a label holds a newline,
+    which receivers refuse). Raises EncodeError for more than 255 labels or a label longer than 255 bytes,
+    UnicodeError for text without a UTF-8 form.
+    """
+    if version_minor < 1:
+        return crc32("\n".join(labels).encode("utf-8")) & 0xFFFFFFFF
+    if len(labels) > 255:
+        raise EncodeError(f"{len(labels)} labels; at most 255")
+    out = bytearray([len(labels)])
+    for label in labels:
+        raw = label.encode("utf-8")
+        if len(raw) > 255:
+            raise EncodeError(f"label {label[:20]!r}... is longer than 255 bytes")
+        out.append(len(raw))
+        out += raw
+    return crc32(bytes(out)) & 0xFFFFFFFF
+
+
+def next_session_id(path, now_s=None):
+    """The session id of a new app start: larger than every earlier one of this device (1.1).
+
+    ``max(counter in path + 1, wall-clock seconds when the clock looks set)``, written back to ``path``
+    (atomically). The wall clock keeps ids moving forward if the file is lost on a device whose clock is set;
+    a file that cannot be read counts as 0, one that cannot be written is ignored (the id is still returned).
+    """
+    previous = 0
+    try:
+        with open(path) as f:
+            previous = int(f.read().strip() or "0")
+    except (OSError, ValueError):
+        previous = 0
+    wall = int(time.time() if now_s is None else now_s)
+    session = max(previous + 1, wall if wall >= _PLAUSIBLE_EPOCH_S else 0, 1)
+    if session > 0xFFFFFFFF:  # not before the year 2106
+        session = 1
+    try:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{session}\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return session
 
 
 def quantize_score(value):
@@ -345,8 +414,23 @@ def _device_bytes(device_id):
 
 
 def _clamp_i16(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        raise EncodeError(f"a coordinate is {v!r}; it must be a finite number")
     v = int(v)
     return -32768 if v < -32768 else 32767 if v > 32767 else v
+
+
+def _u(value, bits, name):
+    """An unsigned integer field, wrapped to ``bits`` (sequence numbers and ids wrap by design)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EncodeError(f"{name} must be an integer, got {value!r}")
+    return value & ((1 << bits) - 1)
+
+
+def _time_us(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIME_US:
+        raise EncodeError(f"{name} must be an integer in 0..2**53-1 us, got {value!r}")
+    return value
 
 
 def _key_bytes(key):
@@ -387,9 +471,40 @@ def encode_frame(
 
     ``faces`` are :class:`Face` objects in priority order (the device sorts biggest first); those that do
     not fit in ``max_size`` bytes are left out and FLAG_TRUNCATED is set. ``faces_detected`` defaults to
-    ``len(faces)``. ``key`` (bytes or str) adds an HMAC-SHA256 tag.
+    ``len(faces)``. ``key`` (bytes or str) adds an HMAC-SHA256 tag. Any value the format cannot carry
+    (non-finite coordinate, capture after send, wrong types...) raises EncodeError.
     """
+    try:
+        return _encode_frame(
+            device_id, session_id, seq, send_time_us, capture_time_us, width, height, labels_crc,
+            class_count, faces, faces_detected, key, max_size,
+        )  # fmt: skip
+    except EncodeError:
+        raise
+    except (TypeError, ValueError, OverflowError, AttributeError, struct.error) as exc:
+        raise EncodeError(f"cannot encode this frame: {type(exc).__name__}: {exc}") from exc
+
+
+def _encode_frame(
+    device_id,
+    session_id,
+    seq,
+    send_time_us,
+    capture_time_us,
+    width,
+    height,
+    labels_crc,
+    class_count,
+    faces,
+    faces_detected,
+    key,
+    max_size,
+):
     dev = _device_bytes(device_id)
+    send_time_us = _time_us(send_time_us, "send_time_us")
+    capture_time_us = _time_us(capture_time_us, "capture_time_us")
+    if capture_time_us > send_time_us:
+        raise EncodeError(f"capture time {capture_time_us} us is after the send time {send_time_us} us")
     if not 1 <= class_count <= 255:
         raise EncodeError(f"class_count must be 1..255, got {class_count!r}")
     key = _key_bytes(key)
@@ -410,13 +525,13 @@ def encode_frame(
             flags,
             FRAME_HEADER_SIZE,
             dev,
-            session_id & 0xFFFFFFFF,
-            seq & 0xFFFFFFFF,
-            send_time_us & 0xFFFFFFFFFFFFFFFF,
-            capture_time_us & 0xFFFFFFFFFFFFFFFF,
+            _u(session_id, 32, "session_id"),
+            _u(seq, 32, "seq"),
+            send_time_us,
+            capture_time_us,
             min(max(int(width), 0), 0xFFFF),
             min(max(int(height), 0), 0xFFFF),
-            labels_crc & 0xFFFFFFFF,
+            _u(labels_crc, 32, "labels_crc"),
             n,
             min(max(faces_detected, n), 255),
             class_count,
@@ -456,14 +571,23 @@ def encode_frame(
 
 
 def encode_meta(device_id, session_id, seq, send_time_us, info, key=None, max_size=MAX_DATAGRAM):
-    """Build one META datagram from a JSON-serialisable dict that has a ``labels`` list of strings."""
+    """Build one META datagram from a JSON-serialisable dict that has a ``labels`` list of 1..64 printable
+    strings of 1..32 characters. Non-finite numbers and anything JSON cannot carry raise EncodeError."""
     dev = _device_bytes(device_id)
     labels = info.get("labels") if isinstance(info, dict) else None
-    if not isinstance(labels, list) or not labels or not all(isinstance(s, str) for s in labels):
-        raise EncodeError("META info needs a non-empty 'labels' list of strings")
+    if not isinstance(labels, list) or not 1 <= len(labels) <= _MAX_LABELS or not all(map(valid_label, labels)):
+        raise EncodeError(
+            f"META info needs a 'labels' list of 1..{_MAX_LABELS} printable strings of 1..{_MAX_LABEL_LEN} "
+            "characters"
+        )
+    send_time_us = _time_us(send_time_us, "send_time_us")
     key = _key_bytes(key)
     flags = FLAG_HMAC if key is not None else 0
-    payload = json.dumps(info, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        payload = json.dumps(info, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        _check_json(info, 0)
+    except (TypeError, ValueError, RecursionError, UnicodeError, FieldError) as exc:
+        raise EncodeError(f"META info is not strict JSON: {exc}") from None
     body = bytearray(
         _COMMON.pack(
             MAGIC,
@@ -473,9 +597,9 @@ def encode_meta(device_id, session_id, seq, send_time_us, info, key=None, max_si
             flags,
             META_HEADER_SIZE,
             dev,
-            session_id & 0xFFFFFFFF,
-            seq & 0xFFFFFFFF,
-            send_time_us & 0xFFFFFFFFFFFFFFFF,
+            _u(session_id, 32, "session_id"),
+            _u(seq, 32, "seq"),
+            send_time_us,
         )
     )
     body += payload
@@ -553,6 +677,8 @@ def decode(data, key=None):
         raise ChecksumError("CRC32 mismatch")
     authenticated = key is not None
     device_id = _device_id(dev_raw)
+    if send_us >= MAX_TIME_US:
+        raise FieldError(f"send time {send_us} us is beyond 2**53")
     if msg_type == MSG_FRAME:
         return _decode_frame(
             data, minor, flags, header_len, end, device_id, session_id, seq, send_us, authenticated
@@ -572,6 +698,8 @@ def _decode_frame(data, minor, flags, header_len, end, device_id, session_id, se
     )
     if class_count == 0:
         raise FieldError("class count is 0")
+    if capture_us > send_us:
+        raise FieldError(f"capture time {capture_us} us is after the send time {send_us} us")
     base = FACE_RECORD_BASE_SIZE + 2 * class_count
     if rec_len < base:
         raise LengthError(f"record length {rec_len} shorter than {base} for {class_count} classes")
@@ -628,23 +756,87 @@ def _decode_meta(data, minor, flags, header_len, end, device_id, session_id, seq
     if header_len < META_HEADER_SIZE or header_len > end:
         raise LengthError(f"META header length {header_len} outside {META_HEADER_SIZE}..{end}")
     try:
-        info = json.loads(bytes(data[header_len:end]).decode("utf-8"))
+        info = _strict_json(bytes(data[header_len:end]).decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise FieldError(f"META payload is not UTF-8 JSON: {exc}") from None
+        raise FieldError(f"META payload is not strict UTF-8 JSON: {str(exc)[:200]}") from None
     if not isinstance(info, dict):
         raise FieldError("META payload is not a JSON object")
+    _check_json(info, 0)
     labels = info.get("labels")
-    if (
-        not isinstance(labels, list)
-        or not 1 <= len(labels) <= _MAX_LABELS
-        or not all(isinstance(s, str) and 0 < len(s) <= _MAX_LABEL_LEN for s in labels)
-    ):
-        raise FieldError(f"META labels must be a list of 1..{_MAX_LABELS} non-empty strings")
+    if not isinstance(labels, list) or not 1 <= len(labels) <= _MAX_LABELS or not all(map(valid_label, labels)):
+        raise FieldError(
+            f"META labels must be a list of 1..{_MAX_LABELS} printable strings of 1..{_MAX_LABEL_LEN} characters"
+        )
     labels = tuple(labels)
     try:
-        labels_crc = labels_checksum(labels)
+        labels_crc = labels_checksum(labels, minor)
     except UnicodeError:  # a lone surrogate escaped in the JSON ("\\ud800") has no UTF-8 form
         raise FieldError("META labels are not valid Unicode") from None
     return MetaMessage(
         minor, flags, device_id, session_id, seq, send_us, info, labels, labels_crc, authenticated
     )
+
+
+# ---------------------------------------------------------------------------------------------- strict JSON
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} overflows a double")
+    return value
+
+
+def _bounded_int(text):
+    if len(text.lstrip("-")) > _JSON_MAX_INT_DIGITS:
+        raise ValueError(f"integer of {len(text)} digits; at most {_JSON_MAX_INT_DIGITS}")
+    return int(text)
+
+
+def _unique_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k[:32]!r}")
+        out[k] = v
+    return out
+
+
+def _strict_json(text):
+    """json.loads without NaN/Infinity literals, overflowing floats, huge integers or duplicate keys."""
+    return json.loads(
+        text,
+        parse_constant=_refuse_constant,
+        parse_float=_finite_float,
+        parse_int=_bounded_int,
+        object_pairs_hook=_unique_keys,
+    )
+
+
+def _check_json(value, depth):
+    """Depth, string length, key type and number range of a parsed (or to-be-sent) META object."""
+    if depth > _JSON_MAX_DEPTH:
+        raise FieldError(f"META JSON nested deeper than {_JSON_MAX_DEPTH}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str) or len(k) > _JSON_MAX_STRING:
+                raise FieldError("META JSON key is not a string of at most 1024 characters")
+            _check_json(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_json(v, depth + 1)
+    elif isinstance(value, str):
+        if len(value) > _JSON_MAX_STRING:
+            raise FieldError(f"META JSON string longer than {_JSON_MAX_STRING} characters")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise FieldError("META JSON number is not finite")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -(10**_JSON_MAX_INT_DIGITS) < value < 10**_JSON_MAX_INT_DIGITS:
+            raise FieldError(f"META JSON integer beyond {_JSON_MAX_INT_DIGITS} digits")
+    elif value is not None and not isinstance(value, bool):
+        raise FieldError(f"META JSON value of type {type(value).__name__}")

@@ -14,7 +14,6 @@ variable. See README.md and PROTOCOL.md in this folder.
 
 import json
 import os
-import random
 import socket
 import sys
 
@@ -258,7 +257,9 @@ class ExpressionStreamer:
         self.sender = UdpSender(dest["host"], int(dest["port"]), float(cfg["resolve_retry_s"]))
         self.key = cfg.get("hmac_key") or None
         self.device_id = cfg["device_name"]
-        self.session_id = random.getrandbits(32) or 1
+        # protocol 1.1: a session id larger than any earlier one of this device (a receiver refuses older ones)
+        session_file = cfg.get("session_file") or os.path.expanduser("~/.fer_ros_maixcam_session")
+        self.session_id = proto.next_session_id(session_file)
         self.seq = 0
         self.tracker = IouTracker()
         self.started_us = time.ticks_us()

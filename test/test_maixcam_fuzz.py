@@ -42,7 +42,7 @@ def seeds() -> list[bytes]:
         ]
         out.append(P.encode_frame("dev", 1, n, 10, 5, 640, 480, crc, 8, faces))
     out.append(P.encode_meta("dev", 1, 9, 10, {"labels": labels, "fps": 20.0, "timings_ms": {"a": 1}}))
-    out.append(P.encode_frame("dev", 1, 2, 3, 4, 5, 6, crc, 8, [], key=KEY))
+    out.append(P.encode_frame("dev", 1, 2, 4, 3, 5, 6, crc, 8, [], key=KEY))
     return out
 
 

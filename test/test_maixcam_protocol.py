@@ -11,12 +11,13 @@ import pytest
 
 from maixcam_bridge import fer_maix_protocol as P
 
-GOLDEN = Path(__file__).parent / "data" / "maixcam_golden_frame.hex"
+GOLDEN = Path(__file__).parent / "data" / "maixcam_golden_frame_1_1.hex"
+GOLDEN_1_0 = Path(__file__).parent / "data" / "maixcam_golden_frame.hex"
 LABELS7 = ["angry", "disgusted", "scared", "happy", "sad", "surprised", "neutral"]
 
 
-def golden_bytes() -> bytes:
-    text = "".join(line.split("#", 1)[0] for line in GOLDEN.read_text().splitlines())
+def golden_bytes(path: Path = GOLDEN) -> bytes:
+    text = "".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
     return bytes.fromhex(text)
 
 
@@ -58,7 +59,7 @@ def frame(faces: list[P.Face], key=None, **kw) -> bytes:
 def test_golden_frame_bytes_are_the_encoder_output_and_decode_back() -> None:
     data = golden_bytes()
     labels = ["neutral", "happy", "sad"]
-    assert zlib.crc32(b"neutral\nhappy\nsad") == P.labels_checksum(labels)
+    assert zlib.crc32(b"\x03\x07neutral\x05happy\x03sad") == P.labels_checksum(labels)
     encoded = P.encode_frame(
         "cam-1",
         0x12345678,
@@ -103,6 +104,118 @@ def test_golden_frame_bytes_are_the_encoder_output_and_decode_back() -> None:
     assert f.keypoints == (120, 80, 160, 81, 140, 100, 125, 120, 155, 121)
     assert f.score == pytest.approx(0.75, abs=1e-4)
     assert f.scores == pytest.approx((0.25, 0.5, 0.25), abs=1e-4)
+
+
+def test_version_1_0_golden_frame_still_decodes_with_its_own_checksum() -> None:
+    msg = P.decode(golden_bytes(GOLDEN_1_0))
+    assert msg.version_minor == 0 and (msg.device_id, msg.seq, msg.class_count) == ("cam-1", 7, 3)
+    assert msg.labels_crc == zlib.crc32(b"neutral\nhappy\nsad") == P.labels_checksum(["neutral", "happy", "sad"], 0)
+    assert golden_bytes(GOLDEN_1_0)[P.FRAME_HEADER_SIZE :] == golden_bytes()[P.FRAME_HEADER_SIZE :-4] + (
+        golden_bytes(GOLDEN_1_0)[-4:]
+    )  # same records: only the minor version, the labels checksum and the CRC differ
+
+
+def test_labels_checksum_is_unambiguous_and_newlines_are_refused() -> None:
+    assert P.labels_checksum(["a\nb", "c"], 0) == P.labels_checksum(["a", "b\nc"], 0)  # the 1.0 flaw
+    assert P.labels_checksum(["a\nb", "c"]) != P.labels_checksum(["a", "b\nc"])
+    assert P.labels_checksum(["ab", "c"]) != P.labels_checksum(["a", "bc"])
+    meta = P.encode_meta("cam-1", 1, 1, 1, {"labels": ["a"]})
+    for labels in (["a\nb", "c"], ["tab\there"], ["x" * 33], [""], ["ok"] * 65, ["bell\u0007"]):
+        payload = json.dumps({"labels": labels}).encode()
+        with pytest.raises(P.FieldError):
+            P.decode(reseal(meta[: P.META_HEADER_SIZE] + payload))
+        with pytest.raises(P.EncodeError):
+            P.encode_meta("cam-1", 1, 1, 1, {"labels": labels})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"labels": ["a"], "fps": NaN}',
+        b'{"labels": ["a"], "fps": Infinity}',
+        b'{"labels": ["a"], "fps": -Infinity}',
+        b'{"labels": ["a"], "fps": 1e999}',
+        b'{"labels": ["a"], "fps": ' + b"9" * 400 + b"}",
+        b'{"labels": ["a"], "temperature_c": -' + b"1" * 20 + b"}",
+        b'{"labels": ["a"], "labels": ["b"]}',
+        b'{"labels": ["a"], "x": ' + b"[" * 9 + b"]" * 9 + b"}",
+        b'{"labels": ["a"], "app": "' + b"x" * 1025 + b'"}',
+    ],
+)
+def test_meta_json_is_strict(payload: bytes) -> None:
+    meta = P.encode_meta("cam-1", 1, 1, 1, {"labels": ["a"]})
+    with pytest.raises(P.FieldError):
+        P.decode(reseal(meta[: P.META_HEADER_SIZE] + payload))
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"labels": ["a"], "fps": float("nan")},
+        {"labels": ["a"], "fps": float("inf")},
+        {"labels": ["a"], "frames": 10**400},
+        {"labels": ["a"], "blob": object()},
+        {"labels": ["a"], "deep": [[[[[[[[[[1]]]]]]]]]]},
+    ],
+)
+def test_meta_encoder_refuses_what_the_decoder_would(info: dict) -> None:
+    with pytest.raises(P.EncodeError):
+        P.encode_meta("cam-1", 1, 1, 1, info)
+
+
+@pytest.mark.parametrize(
+    "bad_face",
+    [
+        P.Face(float("nan"), 0, 1, 1, 0.5, (0,) * 10),
+        P.Face(0, float("inf"), 1, 1, 0.5, (0,) * 10),
+        P.Face(0, 0, 1, 1, 0.5, (0,) * 9 + (float("-inf"),)),
+        P.Face(0, 0, 1, 1, 0.5, (0,) * 9 + (float("nan"),)),
+        P.Face("x", 0, 1, 1, 0.5, (0,) * 10),
+        P.Face(0, 0, 1, 1, 0.5, (0,) * 10, "happy", P.FACE_CLASSIFIED, 0, [0.1] * 7),
+    ],
+)
+def test_every_encode_failure_is_an_encode_error(bad_face: P.Face) -> None:
+    with pytest.raises(P.EncodeError):
+        frame([bad_face])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"send_time_us": -1},
+        {"send_time_us": 2**64 - 1},
+        {"send_time_us": 1.5},
+        {"capture_time_us": 2_000_001},  # after the send time
+        {"session_id": "one"},
+        {"seq": None},
+    ],
+)
+def test_encoder_refuses_out_of_range_header_fields(fields: dict) -> None:
+    with pytest.raises(P.EncodeError):
+        frame([face()], **fields)
+
+
+def test_capture_after_send_and_times_beyond_2_53_are_refused_by_the_decoder() -> None:
+    good = bytearray(frame([face()])[:-4])
+    future = bytearray(good)
+    struct.pack_into("<Q", future, 42, 2_000_000 + 10**12)  # capture 11.6 days after sending
+    with pytest.raises(P.FieldError):
+        P.decode(reseal(bytes(future)))
+    huge = bytearray(good)
+    struct.pack_into("<QQ", huge, 34, 2**64 - 1, 2**64 - 1)
+    with pytest.raises(P.FieldError):
+        P.decode(reseal(bytes(huge)))
+
+
+def test_next_session_id_moves_forward_and_survives_a_lost_file(tmp_path: Path) -> None:
+    path = tmp_path / "session"
+    first = P.next_session_id(str(path), now_s=0)  # clock not set: a counter
+    assert [first, P.next_session_id(str(path), now_s=0)] == [1, 2]
+    assert path.read_text().strip() == "2"
+    path.unlink()  # lost: a set wall clock keeps it moving forward
+    assert P.next_session_id(str(path), now_s=1_700_000_000) == 1_700_000_000
+    assert P.next_session_id(str(path), now_s=1_700_000_000) == 1_700_000_001
+    assert P.next_session_id(str(tmp_path / "no" / "dir"), now_s=0) == 1  # unwritable: still an id
 
 
 def test_round_trip_frame_with_classified_and_skipped_faces() -> None:
@@ -159,7 +272,8 @@ def test_meta_round_trip_and_label_checksum() -> None:
     msg = P.decode(P.encode_meta("cam-1", 99, 6, 123, info))
     assert isinstance(msg, P.MetaMessage)
     assert msg.labels == tuple(LABELS7) and msg.info == info
-    assert msg.labels_crc == P.labels_checksum(LABELS7) == zlib.crc32("\n".join(LABELS7).encode())
+    assert msg.labels_crc == P.labels_checksum(LABELS7) != zlib.crc32("\n".join(LABELS7).encode())
+    assert msg.version_minor == P.VERSION_MINOR == 1
 
 
 def test_meta_too_large_is_refused_by_the_encoder() -> None:
@@ -311,4 +425,4 @@ def test_module_is_device_safe() -> None:
         for line in src.splitlines()
         if line.startswith(("import ", "from ")) and not line.startswith("from __future__")
     }
-    assert imports <= {"hmac", "json", "re", "struct", "zlib", "binascii"}, imports
+    assert imports <= {"hmac", "json", "math", "os", "re", "struct", "time", "zlib", "binascii"}, imports

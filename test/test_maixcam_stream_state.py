@@ -18,7 +18,7 @@ MS = 1_000_000  # ns
 class Device:
     """A simulated device: its own monotonic clock (µs) that is `offset_us` behind the host's."""
 
-    def __init__(self, name: str = "cam-1", session: int = 7, offset_us: int = -3_600_000_000, key=None):
+    def __init__(self, name: str = "cam-1", session: int = 7, offset_us: int = 3_600_000_000, key=None):
         self.name, self.session, self.offset_us, self.key = name, session, offset_us, key
         self.seq = 0
 
@@ -190,7 +190,8 @@ def test_session_restart_starts_a_new_stream_and_refuses_the_old_one() -> None:
     old, new = Device(session=1), Device(session=2)
     rx.handle(old.meta(t)[1], "h", t)
     assert rx.handle(old.frame(t)[1], "h", t) is not None
-    rx.handle(new.meta(t)[1], "h", t)  # the app restarted: seq starts again at 1
+    t += 3000 * MS  # the app restarted (which takes seconds): seq starts again at 1
+    rx.handle(new.meta(t)[1], "h", t)
     assert rx.handle(new.frame(t)[1], "h", t) is not None
     assert rx.handle(old.frame(t)[1], "h", t) is None  # a straggler of the old session
     entry = rx.table.devices["cam-1"]
@@ -251,3 +252,130 @@ def test_too_many_devices_are_refused() -> None:
     for name in ("a", "b", "c"):
         rx.handle(Device(name).meta(t)[1], "h", t)
     assert set(rx.table.devices) == {"a", "b"} and rx.counters.by_reason["too_many_devices"] == 1
+
+
+# -- hostile traffic (issue 17) ----------------------------------------------------------------------------
+
+
+def live_share(rx: MaixReceiver, dev: Device, attack, frames: int = 200, per_frame: int = 10) -> float:
+    """Share of ``dev``'s frames published while ``attack(t)`` sends ``per_frame`` datagrams per frame."""
+    t = 10_000 * MS
+    rx.handle(dev.meta(t)[1], "10.0.0.2", t, 5000)
+    published = 0
+    for k in range(frames):
+        t += 40 * MS
+        for j in range(per_frame):
+            attack(t + j * MS, k * per_frame + j)
+        if k % 25 == 0:
+            rx.handle(dev.meta(t)[1], "10.0.0.2", t + 2 * MS, 5000)
+        published += rx.handle(dev.frame(t)[1], "10.0.0.2", t + 2 * MS, 5000) is not None
+    return published / frames
+
+
+def test_a_spoofed_new_session_cannot_retire_a_live_camera_without_a_key() -> None:
+    rx = MaixReceiver(ReceiverConfig(max_age_ms=0))
+    spoof = Device(session=0xFFFFFFF0)
+    share = live_share(rx, Device(session=5), lambda t, i: rx.handle(spoof.meta(t)[1], "10.0.0.66", t, 666))
+    assert share == 1.0
+    assert rx.counters.by_reason["session_conflict"] == 2000
+    assert rx.table.devices["cam-1"].current.session_id == 5
+
+
+def test_same_session_datagrams_from_another_address_are_refused_without_a_key() -> None:
+    rx = MaixReceiver(ReceiverConfig(max_age_ms=0))
+    live = Device(session=5)
+    twin = Device(session=5)
+
+    def jump(t, i):  # the live session's id with sequence numbers far ahead: would make the camera "late"
+        twin.seq = live.seq + 5000 + i
+        rx.handle(twin.frame(t)[1], "10.0.0.66", t, 666)
+
+    assert live_share(rx, live, jump) == 1.0
+    assert rx.counters.by_reason["source_mismatch"] == 2000
+
+
+def test_replayed_older_session_is_refused_before_and_after_a_bridge_restart(tmp_path) -> None:
+    key = b"k"
+    state = str(tmp_path / "sessions.json")
+    config = ReceiverConfig(hmac_key=key, max_age_ms=0, state_file=state)
+    t = 1000 * MS
+    old = Device(session=100, key=key)
+    recorded = [old.meta(t)[1]] + [old.frame(t + k * 40 * MS)[1] for k in range(10)]
+    rx = MaixReceiver(config)
+    for d in recorded:
+        rx.handle(d, "10.0.0.2", t, 5000)
+    live = Device(session=101, key=key)  # the app restarted: a higher session id, accepted at once
+    t += 500 * MS
+    rx.handle(live.meta(t)[1], "10.0.0.2", t, 5001)
+    assert rx.table.devices["cam-1"].current.session_id == 101
+    share = live_share(rx, live, lambda tt, i: rx.handle(recorded[i % len(recorded)], "10.0.0.66", tt, 9))
+    assert share == 1.0 and rx.counters.by_reason["retired_session"] == 2000
+    # the bridge restarts: the replay is still older than the persisted high-water mark
+    rx2 = MaixReceiver(config)
+    for d in recorded:
+        assert rx2.handle(d, "10.0.0.66", t, 9) is None
+    assert rx2.counters.by_reason["old_session"] == len(recorded) and not rx2.table.devices
+    live2 = Device(session=101, key=key)
+    live2.seq = 10_000
+    share = live_share(rx2, live2, lambda tt, i: rx2.handle(recorded[i % len(recorded)], "10.0.0.66", tt, 9))
+    assert share == 1.0
+
+
+def test_replayed_datagrams_do_not_move_the_clock() -> None:
+    rx = MaixReceiver(ReceiverConfig(max_age_ms=0))
+    dev = Device(session=3)
+    t = 1000 * MS
+    rx.handle(dev.meta(t)[1], "h", t)
+    early = dev.frame(t)[1]
+    for k in range(1, 5):
+        rx.handle(dev.frame(t + k * 40 * MS)[1], "h", t + k * 40 * MS + 5 * MS)
+    stream = rx.table.devices["cam-1"].current
+    offset = stream.clock.offset_ns
+    assert rx.handle(early, "h", t + 200 * MS) is None  # late: counted, not a clock sample
+    assert stream.clock.offset_ns == offset and stream.counters.late == 1
+
+
+def test_device_time_going_backwards_or_leaping_ahead_is_refused() -> None:
+    rx = MaixReceiver(ReceiverConfig(max_age_ms=0))
+    dev = Device(session=3)
+    t = 1000 * MS
+    rx.handle(dev.meta(t)[1], "h", t)
+    assert rx.handle(dev.frame(t)[1], "h", t) is not None
+    dev.offset_us -= 10_000_000  # device clock 10 s back
+    assert rx.handle(dev.frame(t + 40 * MS)[1], "h", t + 40 * MS) is None
+    dev.offset_us += 3600_000_000  # an hour ahead of the host
+    assert rx.handle(dev.frame(t + 80 * MS)[1], "h", t + 80 * MS) is None
+    assert rx.table.devices["cam-1"].current.counters.clock_errors == 2
+
+
+def test_capture_long_before_send_is_stale_even_without_max_age() -> None:
+    rx = MaixReceiver(ReceiverConfig(max_age_ms=0))
+    dev = Device(session=3)
+    t = 100_000 * MS
+    rx.handle(dev.meta(t)[1], "h", t)
+    assert rx.handle(dev.frame(t, latency_us=61_000_000)[1], "h", t) is None
+    assert rx.table.devices["cam-1"].current.counters.stale == 1
+
+
+def test_made_up_devices_are_bounded_per_source_and_evicted_when_idle() -> None:
+    rx = MaixReceiver(
+        ReceiverConfig(max_age_ms=0, max_devices=16, max_devices_per_source=4, device_idle_timeout_s=5.0)
+    )
+    t = 1000 * MS
+    for i in range(20):
+        rx.handle(Device(f"fake{i}").meta(t)[1], "10.0.0.66", t, 666)
+    assert len(rx.table.devices) == 4 and rx.counters.by_reason["too_many_devices_from_source"] == 16
+    real = Device("real")
+    rx.handle(real.meta(t)[1], "10.0.0.2", t, 5000)
+    assert rx.handle(real.frame(t)[1], "10.0.0.2", t, 5000) is not None
+    # from many addresses: the table fills up, and idle entries make room again
+    for i in range(20):
+        rx.handle(Device(f"spread{i}").meta(t)[1], f"10.0.1.{i}", t, 666)
+    assert len(rx.table.devices) == 16 and rx.counters.by_reason["too_many_devices"] == 9
+    late = Device("late")
+    assert rx.handle(late.meta(t + 1000 * MS)[1], "10.0.0.3", t + 1000 * MS) is None
+    t += 6000 * MS  # the made-up devices went silent; "real" keeps streaming
+    rx.handle(real.frame(t)[1], "10.0.0.2", t, 5000)
+    rx.handle(late.meta(t)[1], "10.0.0.3", t)
+    assert rx.handle(late.frame(t)[1], "10.0.0.3", t) is not None
+    assert "real" in rx.table.devices and rx.table.evicted_devices == 1

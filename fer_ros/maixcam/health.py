@@ -6,6 +6,7 @@ Rates are computed from the counters' change since the previous report. The brid
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,12 @@ _REJECT_KEYS = (
     "source_rejected",
     "device_rejected",
     "retired_session",
+    "old_session",
+    "session_conflict",
+    "source_mismatch",
     "too_many_devices",
+    "too_many_devices_from_source",
+    "bad_stamp",
 )
 
 
@@ -80,6 +86,7 @@ class BridgeHealth:
             **{key: str(c.by_reason.get(key, 0)) for key in _REJECT_KEYS},
             "internal_errors": str(self.internal_errors),
             "devices": str(len(rx.table.devices)),
+            "evicted_devices": str(rx.table.evicted_devices),
             "bridge_latency_p50_ms": _fmt(float(np.percentile(latencies, 50)) if latencies else None, 3),
             "bridge_latency_max_ms": _fmt(max(latencies) if latencies else None, 3),
         }
@@ -103,6 +110,8 @@ class BridgeHealth:
 
     def device_reports(self, now_ns: int) -> list[tuple[str, HealthReport]]:
         reports = []
+        for gone in set(self._previous) - set(self.receiver.table.devices) - {"__receiver__"}:
+            del self._previous[gone]  # evicted devices: bounded like the table
         for device_id, entry in sorted(self.receiver.table.devices.items()):
             s = entry.current
             c = s.counters
@@ -125,6 +134,7 @@ class BridgeHealth:
                 "late": str(c.late),
                 "stale": str(c.stale),
                 "no_labels": str(c.no_labels),
+                "clock_errors": str(c.clock_errors),
                 "resyncs": str(c.resyncs),
                 "published": str(c.published),
                 "restarts": str(entry.restarts),
@@ -154,12 +164,22 @@ class BridgeHealth:
         return reports
 
 
+_NUM_LIMIT = 1e15  # META numbers shown in diagnostics: beyond this they are not measurements
+
+
 def _num(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A META number as a float, or None when it is not a finite number of sane size (the device is not
+    trusted: the decoder bounds numbers, this does not rely on it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and not -_NUM_LIMIT < value < _NUM_LIMIT:  # float(10**400) raises
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and abs(number) < _NUM_LIMIT else None
 
 
 def _int(value) -> int:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else 0
 
 
 def _text(value) -> str:

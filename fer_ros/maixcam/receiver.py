@@ -1,7 +1,13 @@
 """What the MaixCAM bridge does with one datagram, without ROS: trust checks, decoding, stream state, verdict.
 
-``MaixReceiver.handle(data, source_ip, host_ns)`` returns a :class:`PublishableFrame` for the newest valid
-frame of a stream and ``None`` for everything else, counting why. It never raises on any datagram content.
+``MaixReceiver.handle(data, source_ip, host_ns, source_port)`` returns a :class:`PublishableFrame` for the
+newest valid frame of a stream and ``None`` for everything else, counting why. It never raises on any
+datagram content. Session, source and device-table rules: :class:`~fer_ros.maixcam.stream_state.StreamTable`.
+
+Time rules: only the newest datagram of a stream feeds the clock-offset estimate, and only when its device
+time moved forward no faster than the host's (plus ``CLOCK_SLACK_NS`` of network jitter); a capture time is
+never after its datagram's send time (the decoder checks) nor more than ``MAX_CAPTURE_LAG_US`` before it, so
+a stamp is never in the future of the arrival and never wildly in the past.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from fer_ros.maixcam.stream_state import DeviceStream, SeqVerdict, StreamTable
+from fer_ros.maixcam.stream_state import DeviceStream, SeqVerdict, SessionStore, StreamTable, TableLimits
 from maixcam_bridge import fer_maix_protocol as proto
 
 # ProtocolError subclass -> the diagnostics bucket it is counted in
@@ -30,6 +36,14 @@ class ReceiverConfig:
     max_age_ms: float = 500.0  # drop frames captured longer ago than this (0 = never)
     clock_window_s: float = 10.0
     max_devices: int = 64
+    max_devices_per_source: int = 0  # 0 = no limit
+    device_idle_timeout_s: float = 5.0
+    session_takeover_s: float = 1.0
+    state_file: str = ""  # highest authenticated session per device, kept across restarts; "" = memory only
+
+
+CLOCK_SLACK_NS = 2_000_000_000  # device time may run ahead of host time by this much (network jitter)
+MAX_CAPTURE_LAG_US = 60_000_000  # a frame captured longer than this before it was sent is stale
 
 
 @dataclass
@@ -58,11 +72,18 @@ class ReceiverCounters:
 class MaixReceiver:
     def __init__(self, config: ReceiverConfig):
         self.config = config
-        self.table = StreamTable(config.clock_window_s, config.max_devices)
+        limits = TableLimits(
+            config.max_devices,
+            config.max_devices_per_source,
+            config.device_idle_timeout_s,
+            config.session_takeover_s,
+        )
+        self.table = StreamTable(config.clock_window_s, limits=limits, store=SessionStore(config.state_file or None))
         self.counters = ReceiverCounters()
 
-    def handle(self, data: bytes, source_ip: str, host_ns: int) -> PublishableFrame | None:
-        """Process one datagram that arrived at ``host_ns`` (host monotonic-or-ROS clock, ns)."""
+    def handle(self, data: bytes, source_ip: str, host_ns: int, source_port: int = 0) -> PublishableFrame | None:
+        """Process one datagram that arrived at ``host_ns`` (host monotonic clock, ns) from
+        ``source_ip:source_port``."""
         cfg = self.config
         c = self.counters
         c.datagrams += 1
@@ -79,21 +100,30 @@ class MaixReceiver:
         if cfg.allowed_devices and msg.device_id not in cfg.allowed_devices:
             c.reject("device_rejected", f"device {msg.device_id!r} not in allowed_devices")
             return None
-        stream = self.table.stream_for(msg.device_id, msg.session_id, host_ns)
+        stream, refusal = self.table.admit(
+            msg.device_id,
+            msg.session_id,
+            host_ns,
+            source_ip,
+            source_port,
+            ordered=msg.version_minor >= 1,
+            authenticated=msg.authenticated,
+        )
         if stream is None:
-            if msg.device_id in self.table.devices:
-                c.reject("retired_session", f"{msg.device_id}: datagram of a session that has ended")
-            else:
-                c.reject("too_many_devices", f"{msg.device_id}: more than {cfg.max_devices} devices")
+            c.reject(refusal, f"{msg.device_id} session {msg.session_id:08x}: {_REFUSALS.get(refusal, refusal)}")
             return None
         c.accepted += 1
         sc = stream.counters
         sc.datagrams += 1
-        stream.last_arrival_ns = host_ns
         verdict = stream.classify_seq(msg.seq)
         if verdict is SeqVerdict.DUPLICATE:
             return None
-        stream.clock.add(msg.send_time_us, host_ns)  # late datagrams still say something about the offset
+        stream.last_arrival_ns = host_ns
+        if verdict is SeqVerdict.NEWEST:
+            if not self._clock_moves_forward(stream, msg.send_time_us, host_ns):
+                sc.clock_errors += 1
+                return None
+            stream.clock.add(msg.send_time_us, host_ns)  # only forward-moving datagrams re-estimate the offset
         if msg.msg_type == proto.MSG_META:
             sc.metas += 1
             if verdict is SeqVerdict.NEWEST or stream.labels is None:
@@ -110,8 +140,35 @@ class MaixReceiver:
         stamp_ns = stream.clock.to_host_ns(msg.capture_time_us)
         if stamp_ns is None:  # cannot happen after clock.add, kept for type safety
             return None
-        if cfg.max_age_ms > 0 and host_ns - stamp_ns > cfg.max_age_ms * 1e6:
+        if stamp_ns > host_ns:  # cannot happen either (capture <= send, offset = min over the window)
+            sc.clock_errors += 1
+            return None
+        too_old = cfg.max_age_ms > 0 and host_ns - stamp_ns > cfg.max_age_ms * 1e6
+        if too_old or msg.send_time_us - msg.capture_time_us > MAX_CAPTURE_LAG_US:
             sc.stale += 1
             return None
         sc.published += 1
         return PublishableFrame(msg, labels, stamp_ns, stream, host_ns)
+
+    @staticmethod
+    def _clock_moves_forward(stream: DeviceStream, send_us: int, host_ns: int) -> bool:
+        """The newest datagram's device time is not before the previous one's, nor further ahead than the
+        host time elapsed since (plus jitter); records it when so."""
+        last = stream.last_send_us
+        if last is not None:
+            if send_us < last:
+                return False
+            if (send_us - last) * 1000 - (host_ns - stream.last_send_host_ns) > CLOCK_SLACK_NS:
+                return False
+        stream.last_send_us, stream.last_send_host_ns = send_us, host_ns
+        return True
+
+
+_REFUSALS = {
+    "old_session": "an authenticated session older than one already seen (a replay?)",
+    "session_conflict": "a new session while the current one is live (a spoofer?); accepted once it is silent",
+    "source_mismatch": "datagrams of the current session from another address",
+    "retired_session": "datagram of a session that has ended",
+    "too_many_devices": "the device table is full of live devices",
+    "too_many_devices_from_source": "too many live devices from this source address",
+}

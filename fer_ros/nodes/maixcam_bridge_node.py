@@ -6,15 +6,23 @@ order, loss and clock state), and the newest valid frame of each device is publi
 (reliable), stamped with its capture time mapped to the ROS clock, ``source`` = ``maixcam:<device>`` and a
 frame_id per device. Scores are smoothed per face track as in the camera pipeline (``raw_scores`` keep the
 device's). ``/diagnostics`` at 1 Hz: one status for the receiver, one per device. A datagram never crashes
-the node: rejected ones are counted by reason, and the first of each kind is logged.
+the node: rejected ones are counted by reason, and the first of each kind is logged; an unexpected exception
+in any callback is counted, logged (rate-limited) and reported (fer_ros.ros.callback_guard).
+
+Trust (SECURITY.md): with ``hmac_key`` only signed datagrams count, and the highest session id of each device
+is kept in ``<state_dir>/maixcam_sessions.json`` so that a replayed older session is refused after a
+restart too. Without a key anyone who can reach the port can inject faces; allowlists are the minimum.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +34,7 @@ from fer_ros.core.smoothing import ExpressionSmoother
 from fer_ros.maixcam.health import BridgeHealth
 from fer_ros.maixcam.receiver import MaixReceiver, PublishableFrame, ReceiverConfig
 from fer_ros.msg import FaceExpression, FaceExpressionArray
+from fer_ros.ros.callback_guard import CallbackGuard, parameters_refused
 from fer_ros.ros.diagnostics import to_diagnostic_status
 from fer_ros.ros.parameters import SMOOTHING_PARAMETERS, ParamSpec, check_changes, declare, spec_table
 from fer_ros.ros.qos import results_qos
@@ -73,8 +82,34 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     P(
         "max_devices",
         16,
-        "most devices tracked at once (datagrams of further ones are refused)",
+        "most devices tracked at once (when full, a device silent for device_idle_timeout_s is evicted to make "
+        "room; else datagrams of further devices are refused)",
         range=(1, 1024),
+    ),
+    P(
+        "max_devices_per_source",
+        4,
+        "most devices tracked at once from one source IP address (0: no limit)",
+        range=(0, 1024),
+    ),
+    P(
+        "device_idle_timeout_s",
+        5.0,
+        "a device silent this long may be evicted from a full device table, s",
+        range=(0.1, 86400.0),
+    ),
+    P(
+        "session_takeover_s",
+        1.0,
+        "a new session of a device (app restart) that is not an authenticated newer one replaces the current "
+        "session only after the current one has been silent this long, s",
+        range=(0.0, 3600.0),
+    ),
+    P(
+        "state_dir",
+        "",
+        "folder of maixcam_sessions.json (highest authenticated session per device, kept across restarts; "
+        "written only with an hmac_key); empty: $ROS_HOME/fer_ros (~/.ros/fer_ros)",
     ),
     *SMOOTHING_PARAMETERS,
     P("receive_buffer_bytes", 1048576, "UDP socket receive buffer, bytes", range=(65536, 67108864)),
@@ -98,6 +133,16 @@ def parse_frame_ids(text: str) -> dict[str, str]:
     return pairs
 
 
+def state_file(values: dict[str, Any]) -> str:
+    """Where the session high-water marks are kept ("" without a key: nothing is trusted enough to keep)."""
+    if not values["hmac_key"]:
+        return ""
+    folder = values["state_dir"] or os.path.join(
+        os.environ.get("ROS_HOME") or os.path.join(os.path.expanduser("~"), ".ros"), "fer_ros"
+    )
+    return str(Path(folder).expanduser() / "maixcam_sessions.json")
+
+
 def receiver_config(values: dict[str, Any]) -> ReceiverConfig:
     """ReceiverConfig from the node's parameter values."""
     key = values["hmac_key"]
@@ -108,7 +153,21 @@ def receiver_config(values: dict[str, Any]) -> ReceiverConfig:
         max_age_ms=values["max_age_ms"],
         clock_window_s=values["clock_window_s"],
         max_devices=values["max_devices"],
+        max_devices_per_source=values["max_devices_per_source"],
+        device_idle_timeout_s=values["device_idle_timeout_s"],
+        session_takeover_s=values["session_takeover_s"],
+        state_file=state_file(values),
     )
+
+
+_STAMP_LIMIT_NS = (1 << 31) * 1_000_000_000  # builtin_interfaces/Time.sec is an int32
+
+
+def split_stamp(stamp_ns: int) -> tuple[int, int]:
+    """(sec, nanosec) of a ROS time; ValueError outside what builtin_interfaces/Time holds (never wrapped)."""
+    if not 0 <= stamp_ns < _STAMP_LIMIT_NS:
+        raise ValueError(f"stamp {stamp_ns} ns is outside 0..2**31 s")
+    return divmod(stamp_ns, 1_000_000_000)
 
 
 class FrameConverter:
@@ -146,7 +205,7 @@ class FrameConverter:
         frame, labels = item.frame, item.labels
         smoother = self._smoother(frame.device_id, frame.session_id)
         msg = FaceExpressionArray()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(max(stamp_ns, 0), 1_000_000_000)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = split_stamp(stamp_ns)
         msg.header.frame_id = self.frame_id(frame.device_id)
         msg.source = f"maixcam:{frame.device_id}"
         msg.image_width, msg.image_height = frame.width, frame.height
@@ -195,6 +254,8 @@ class MaixcamBridgeNode(Node):
         )
         self._lock = threading.Lock()  # receiver state: the receive thread and the diagnostics timer
         self._logged: set[str] = set()
+        self._guard = CallbackGuard(self)
+        guard = self._guard.wrap
 
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -216,8 +277,10 @@ class MaixcamBridgeNode(Node):
 
         self._publisher = self.create_publisher(FaceExpressionArray, "faces", results_qos())
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", results_qos())
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(
+            guard("set_parameters", self._on_set_parameters, parameters_refused)
+        )
+        self._diagnostics_timer = self.create_timer(1.0, guard("diagnostics", self._publish_diagnostics))
         self._running = True
         self._thread = threading.Thread(target=self._receive_loop, name="maixcam_receiver", daemon=True)
         self._thread.start()
@@ -228,13 +291,26 @@ class MaixcamBridgeNode(Node):
             f"hmac {'required' if cfg.hmac_key else 'off'}, sources {sorted(cfg.allowed_sources) or 'any'}, "
             f"devices {sorted(cfg.allowed_devices) or 'any'})"
         )
+        if not cfg.hmac_key:
+            self.get_logger().warning(
+                "no hmac_key: anyone who can send UDP to this port can publish made-up faces as any device, "
+                "take over a device that has been silent for session_takeover_s, and fill the device table"
+                + (
+                    ""
+                    if cfg.allowed_sources
+                    else "; set allowed_sources (and allowed_devices) at least, and a shared hmac_key"
+                )
+                + " (see SECURITY.md)"
+            )
+        elif self.receiver.table.store.load_error:
+            self.get_logger().warning(f"session state: {self.receiver.table.store.load_error}")
 
     # -- receiving -----------------------------------------------------------------------------------------
 
     def _receive_loop(self) -> None:
         while self._running:
             try:
-                data, (source_ip, _port) = self._sock.recvfrom(65535)
+                data, (source_ip, source_port) = self._sock.recvfrom(65535)
             except TimeoutError:
                 continue
             except OSError as error:
@@ -243,14 +319,14 @@ class MaixcamBridgeNode(Node):
                 self._log_once("socket", f"UDP receive failed: {error}")
                 time.sleep(0.05)
                 continue
-            self.handle_datagram(data, source_ip, time.monotonic_ns())
+            self.handle_datagram(data, source_ip, time.monotonic_ns(), source_port)
 
-    def handle_datagram(self, data: bytes, source_ip: str, arrival_ns: int) -> None:
+    def handle_datagram(self, data: bytes, source_ip: str, arrival_ns: int, source_port: int = 0) -> None:
         """Validate, account and (when it is the newest valid frame of its stream) publish one datagram."""
         try:
             with self._lock:
                 before = self.receiver.counters.rejected
-                item = self.receiver.handle(data, source_ip, arrival_ns)
+                item = self.receiver.handle(data, source_ip, arrival_ns, source_port)
                 if self.receiver.counters.rejected != before and self.receiver.counters.last_rejection:
                     reason, detail = self.receiver.counters.last_rejection
                     self._log_once(
@@ -262,12 +338,16 @@ class MaixcamBridgeNode(Node):
                     return
                 # device capture time on the host monotonic clock -> ROS clock
                 stamp_ns = self.get_clock().now().nanoseconds + (item.stamp_ns - time.monotonic_ns())
+                if not 0 <= stamp_ns < _STAMP_LIMIT_NS:
+                    item.stream.counters.published -= 1
+                    self.receiver.counters.reject("bad_stamp", f"stamp {stamp_ns} ns outside 0..2**31 s")
+                    return
                 msg = self._converter.convert(item, stamp_ns)
             self._publisher.publish(msg)
             self.health.on_published((time.monotonic_ns() - arrival_ns) / 1e6)
         except Exception as error:  # noqa: BLE001 - a datagram must never take the node down
             self.health.internal_errors += 1
-            self._log_once("internal:" + type(error).__name__, f"datagram from {source_ip} failed: {error!r}")
+            self._guard.record("datagram", error)
 
     def _log_once(self, kind: str, text: str) -> None:
         if kind not in self._logged:
@@ -288,14 +368,7 @@ class MaixcamBridgeNode(Node):
                 )
             if "max_age_ms" in changes:
                 cfg = self.receiver.config
-                self.receiver.config = ReceiverConfig(
-                    cfg.hmac_key,
-                    cfg.allowed_sources,
-                    cfg.allowed_devices,
-                    changes["max_age_ms"],
-                    cfg.clock_window_s,
-                    cfg.max_devices,
-                )
+                self.receiver.config = dataclasses.replace(cfg, max_age_ms=changes["max_age_ms"])
             if "silence_timeout_s" in changes:
                 self.health.silence_timeout_s = changes["silence_timeout_s"]
         self._values.update(changes)
@@ -306,7 +379,9 @@ class MaixcamBridgeNode(Node):
         with self._lock:
             statuses = [
                 to_diagnostic_status(
-                    self.health.receiver_report(now), "maixcam_bridge: receiver", f"udp:{self.port}"
+                    self._guard.annotate(self.health.receiver_report(now)),
+                    "maixcam_bridge: receiver",
+                    f"udp:{self.port}",
                 )
             ]
             statuses += [
