@@ -56,9 +56,11 @@ def write_camera_bag(
     storage: str = "mcap",
     encoding: str = "bgr8",
     extra_topics: dict[str, Iterable[CameraFrame]] | None = None,
+    encodings: dict[str, str] | None = None,
 ) -> Path:
     """Write a bag with ``frames`` on ``topic`` (``/compressed`` is appended for compressed images), plus
-    ``extra_topics`` (topic -> frames, same kind). Frames are streamed, not held."""
+    ``extra_topics`` (topic -> frames, same kind; raw ones in ``encodings[topic]``, default ``encoding``).
+    Frames are streamed, not held."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     store = typestore()
@@ -72,6 +74,7 @@ def write_camera_bag(
         for name, items in topics.items():
             connection = writer.add_connection(name, msgtype, typestore=store)
             for frame in items:
-                data = store.serialize_cdr(image_message(frame, kind, encoding), msgtype)
+                topic_encoding = (encodings or {}).get(name, encoding)
+                data = store.serialize_cdr(image_message(frame, kind, topic_encoding), msgtype)
                 writer.write(connection, frame.log_ns if frame.log_ns is not None else frame.stamp_ns, data)
     return path
