@@ -66,6 +66,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="write DIR/annotated.mp4 and DIR/summary.json, and print the per-face summary",
     )
     parser.add_argument(
+        "--record-bag",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record faces and expression_command into a new MCAP bag DIR (see `fer-ros bag report`)",
+    )
+    parser.add_argument(
+        "--record-bag-camera", action="store_true", help="with --record-bag, record the camera topic too"
+    )
+    parser.add_argument(
         "--ros-args",
         dest="ros_args",
         nargs=argparse.REMAINDER,
@@ -99,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         loop=args.loop,
         duration_s=args.duration,
         record_dir=args.record,
+        record_bag_dir=args.record_bag,
+        record_bag_camera=args.record_bag_camera,
         ros_args=ros_args,
     )
     if options.duration_s is None and not options.camera_source:
@@ -126,4 +138,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"per-face summary: {args.record / 'summary.json'}")
     elif stats and not args.record:
         print(json.dumps(stats))
+    if result.get("bag"):
+        counts = ", ".join(f"{topic} {n}" for topic, n in result["bag"]["messages"].items())
+        print(f"bag: {result['bag']['bag']} ({counts})")
     return 0

@@ -36,6 +36,8 @@ class GraphOptions:
     loop: bool = False
     duration_s: float | None = None
     record_dir: Path | None = None
+    record_bag_dir: Path | None = None  # fer-ros run --record-bag: an MCAP bag of the results
+    record_bag_camera: bool = False  # ... with the camera topic too
     ros_args: list[str] = field(default_factory=list)
 
 
@@ -77,6 +79,7 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
     rclpy.init(args=args)
     nodes: dict[str, Any] = {}
     recorder = None
+    bag_recorder = None
     reason = "failed to start"
     executor = SingleThreadedExecutor()  # the heavy work runs on the nodes' own threads
     spin_thread = None
@@ -108,6 +111,12 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
             fps = camera.rate_hz if camera else 30.0
             recorder = RunRecorder(options.record_dir, fps=fps, record_video=options.overlay, **common)
             executor.add_node(recorder)
+        if options.record_bag_dir is not None:
+            from fer_ros.bag.live_recorder import BagRecorder
+
+            bag_camera = options.camera_topic if options.record_bag_camera else None
+            bag_recorder = BagRecorder(options.record_bag_dir, bag_camera, options.compressed, **common)
+            executor.add_node(bag_recorder)
         spin_thread = threading.Thread(target=_spin, args=(executor,), name="fer_ros_executor", daemon=True)
         spin_thread.start()
         if camera is not None:
@@ -121,6 +130,8 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
         executor.shutdown(timeout_sec=2.0)
         if spin_thread is not None:
             spin_thread.join(timeout=5.0)
+        if bag_recorder is not None:  # closed even on an error: what was recorded stays readable
+            bag_recorder.close()
     result = {"stopped": reason, "nodes": sorted(nodes)}
     expression = nodes.get("expression_node")
     if expression is not None:
@@ -130,6 +141,9 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
     if recorder is not None:
         result = recorder.finish(result)
         recorder.destroy_node()
+    if bag_recorder is not None:
+        result["bag"] = bag_recorder.close()
+        bag_recorder.destroy_node()
     for node in reversed(list(nodes.values())):
         node.destroy_node()
     rclpy.try_shutdown()
