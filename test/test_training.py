@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def test_export_matches_pytorch_and_runs_in_the_classifier(tmp_path: Path) -> No
     recipe = Recipe()
     model = build_model(recipe, len(FERPLUS_LABELS)).eval()
     checkpoint = tmp_path / "best.pt"
-    torch.save({"model": model.state_dict(), "recipe": recipe.__dict__ | {"augment": {}},
+    torch.save({"model": model.state_dict(), "recipe": asdict(recipe),
                 "metrics": {"accuracy": 0.0}, "class_names": FERPLUS_LABELS}, checkpoint)
     template = tmp_path / "template.json"
     points = [[0.31, 0.38], [0.67, 0.38], [0.49, 0.59], [0.35, 0.74], [0.65, 0.74]]
@@ -134,3 +135,142 @@ def test_fine_tuning_starts_from_a_checkpoint_except_a_differing_head(tmp_path: 
     for name, value in target.state_dict().items():
         if name not in skipped:
             assert torch.equal(value, source.state_dict()[name]), name
+
+
+def _tiny_ferplus(data_dir: Path, out: Path, n: int = 96) -> Path:
+    for name in ("ferplus_train", "ferplus_valid"):
+        data = np.load(data_dir / f"{name}.npz")
+        np.savez(out / f"{name}.npz", images=data["images"][:n], votes=data["votes"][:n])
+    return out
+
+
+def test_rebuilding_the_shipped_onnx_model_reproduces_its_logits(data_dir: Path) -> None:
+    import onnxruntime as ort
+
+    from fer_ros.core.pipeline import SHIPPED_FLOAT_MODEL
+    from fer_ros.training.from_onnx import architecture_of, load_onnx_weights
+    from fer_ros.training.train import to_input
+
+    widths, blocks, classes = architecture_of(SHIPPED_FLOAT_MODEL)
+    assert (widths, blocks, classes) == (Recipe().widths, Recipe().blocks, len(FERPLUS_LABELS))
+    recipe = Recipe()
+    images = np.load(data_dir / "ferplus_valid.npz")["images"][:256]
+    x = (to_input(images, recipe) - recipe.mean) / recipe.std
+    model = build_model(recipe, classes)
+    load_onnx_weights(model, SHIPPED_FLOAT_MODEL, x)
+    with torch.no_grad():
+        ours = model.eval()(x).numpy()
+    session = ort.InferenceSession(str(SHIPPED_FLOAT_MODEL), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(ours, session.run(None, {"input": x.numpy()})[0], atol=1e-4)
+
+
+def test_mix_batch_mixes_targets_in_the_same_proportion() -> None:
+    from fer_ros.training.augment import mix_batch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.stack([torch.zeros(1, 8, 8), torch.ones(1, 8, 8)])
+    y = torch.eye(2)
+    unchanged = mix_batch(x, y, 0.0, 0.0, gen)
+    assert unchanged[0] is x and unchanged[1] is y
+    for mixup, cutmix in ((0.4, 0.0), (0.0, 1.0)):
+        mixed_x, mixed_y = mix_batch(x, y, mixup, cutmix, gen)
+        # image 0 is all zeros, image 1 all ones: the mean pixel of image 0 is the share taken from image 1
+        assert float(mixed_x[0].mean()) == pytest.approx(float(mixed_y[0, 1]), abs=1e-5)
+        torch.testing.assert_close(mixed_y.sum(dim=1), torch.ones(2))
+
+
+def test_teacher_predictions_distillation_and_resume(tmp_path: Path, data_dir: Path) -> None:
+    from fer_ros.core.pipeline import SHIPPED_FLOAT_MODEL
+    from fer_ros.training.predict import load_predictions, predict_teacher, save_predictions
+    from fer_ros.training.train import load_sets, train
+
+    tiny = _tiny_ferplus(data_dir, tmp_path)
+    result = predict_teacher(SHIPPED_FLOAT_MODEL, "ferplus", tiny, threads=1)
+    cache = tmp_path / "teachers" / "shipped.npz"
+    save_predictions(result, cache)
+    recipe = Recipe(data_dir=str(tiny), epochs=2, batch_size=32, threads=1, teachers=(str(cache),))
+    train_set, _ = load_sets(recipe)
+    logits, logits_flip = load_predictions(cache, train_set)
+    assert logits.shape == train_set.targets.shape and not np.allclose(logits, logits_flip)
+    agreement = (logits.argmax(1) == train_set.labels)[train_set.labels >= 0].mean()
+    assert agreement > 0.7  # the shipped model was trained on these images
+
+    from fer_ros.evaluation.perturbations import DegradeConfig
+
+    recipe.degrade, recipe.balance_power, recipe.logit_adjust_tau = DegradeConfig(), 0.5, 0.5
+    recipe.init_from, recipe.mixup_alpha, recipe.lr = str(SHIPPED_FLOAT_MODEL), 0.2, 1e-4
+    first = train(recipe, tmp_path / "student", resume=False)
+    assert len(first["history"]) == 2
+    assert first["history"][0]["accuracy"] > 0.6  # started from the shipped weights, not from scratch
+    saved = json.loads((tmp_path / "student" / "recipe.json").read_text())
+    assert saved["teachers"] == [str(cache)] and saved["degrade"]["noise_prob"] > 0
+    assert train(Recipe.from_json(json.dumps(saved)), tmp_path / "student", resume=True)["history"] == first["history"]
+
+    other = _tiny_ferplus(data_dir, tmp_path / "other", n=64) if (tmp_path / "other").mkdir() is None else None
+    with pytest.raises(ValueError, match="other training images"):
+        load_predictions(cache, load_sets(Recipe(data_dir=str(other)))[0])
+
+
+def test_calibrate_writes_a_temperature_without_touching_the_weights(tmp_path: Path, data_dir: Path) -> None:
+    import shutil
+
+    from fer_ros.core.pipeline import SHIPPED_FLOAT_MODEL, SHIPPED_MODEL
+    from fer_ros.models.registry import sha256_of
+    from fer_ros.training.calibrate import calibrate, dev_logits, update_quantization_source
+
+    valid = tmp_path / "valid.npz"
+    data = np.load(data_dir / "ferplus_valid.npz")
+    np.savez(valid, images=data["images"][:800], votes=data["votes"][:800])
+    model = tmp_path / "float.onnx"
+    shutil.copy(SHIPPED_FLOAT_MODEL, model)
+    # start from an uncalibrated copy, whatever the shipped file holds
+    proto = onnx.load(str(model))
+    from fer_ros.training.export import set_metadata_props
+
+    props = {p.key: p.value for p in proto.metadata_props if p.key != "fer_ros.calibration"}
+    set_metadata_props(proto, props | {"fer_ros.temperature": "1.0"})
+    onnx.save(proto, str(model))
+    graph = onnx.load(str(model)).graph.SerializeToString()
+    old_sha = sha256_of(model)
+
+    report = calibrate(model, valid)
+    assert onnx.load(str(model)).graph.SerializeToString() == graph
+    assert 0.3 < report["temperature"] < 1.0  # the uncalibrated model is under-confident
+    assert report["calibrated"]["nll"] < report["uncalibrated"]["nll"]
+    assert report["calibrated"]["ece"] < report["uncalibrated"]["ece"] / 2
+
+    classifier = ExpressionClassifier(model)
+    assert classifier.metadata.temperature == pytest.approx(report["temperature"])
+    logits, _ = dev_logits(model, valid)
+    from fer_ros.evaluation.datasets import load_npz
+
+    crops = classifier.to_model_crops(load_npz(valid).images[:5])  # the majority-labelled crops dev_logits uses
+    expected = torch.softmax(torch.from_numpy(logits[0][:5]) / report["temperature"], dim=1).numpy()
+    np.testing.assert_allclose(classifier.predict(crops), expected, atol=1e-5)
+    assert json.loads(classifier.metadata.info["calibration"])["temperature"] == report["temperature"]
+
+    int8 = tmp_path / "int8.onnx"
+    shutil.copy(SHIPPED_MODEL, int8)
+    assert not update_quantization_source(int8, "not-its-source", sha256_of(model))
+    proto = onnx.load(str(int8))
+    props = {p.key: p.value for p in proto.metadata_props}
+    quantization = json.loads(props["fer_ros.quantization"]) | {"source_sha256": old_sha}
+    set_metadata_props(proto, props | {"fer_ros.quantization": json.dumps(quantization)})
+    onnx.save(proto, str(int8))
+    assert update_quantization_source(int8, old_sha, sha256_of(model))
+    props = {p.key: p.value for p in onnx.load(str(int8)).metadata_props}
+    assert json.loads(props["fer_ros.quantization"])["source_sha256"] == sha256_of(model)
+
+
+def test_bad_temperature_metadata_is_refused() -> None:
+    from fer_ros.core.errors import ModelMetadataError
+    from fer_ros.core.model_metadata import ModelMetadata
+    from fer_ros.core.pipeline import SHIPPED_FLOAT_MODEL
+
+    props = ExpressionClassifier(SHIPPED_FLOAT_MODEL).metadata.to_props()
+    assert ModelMetadata.from_props(props | {"fer_ros.temperature": "0.5"}).temperature == 0.5
+    for bad in ("0", "-1", "abc", "100"):
+        with pytest.raises(ModelMetadataError, match="temperature"):
+            ModelMetadata.from_props(props | {"fer_ros.temperature": bad})
+    with pytest.raises(ModelMetadataError, match="temperature"):
+        ModelMetadata.from_props(props | {"fer_ros.temperature": "0.5", "fer_ros.output": "probabilities"})

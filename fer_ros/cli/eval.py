@@ -12,6 +12,7 @@ from fer_ros.cli.pipeline_options import (
     quiet_opencv,
     write_json,
 )
+from fer_ros.evaluation.perturbations import DEFAULT_PERTURBATIONS, parse_perturbations
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -31,6 +32,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--perturb",
+        nargs="?",
+        const=DEFAULT_PERTURBATIONS,
+        metavar="LIST",
+        help="npz only: also the accuracy on degraded crops, e.g. "
+        f"{DEFAULT_PERTURBATIONS} (the default without LIST): Gaussian noise sigma 10, JPEG quality 20, blur "
+        "sigma 1, down-scaled to 24 px and back, brightness x1.6",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations' noise")
     add_json_option(parser, "the figures")
     add_pipeline_options(parser)
     parser.set_defaults(func=run)
@@ -45,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
     from fer_ros.evaluation.plots import write_confusion_png
 
     quiet_opencv(args.threads)
+    try:
+        perturbations = parse_perturbations(args.perturb) if args.perturb else None
+    except ValueError as error:
+        print(f"fer-ros eval: --perturb: {error}")
+        return 2
+    if perturbations and args.data.is_dir():
+        print("fer-ros eval: --perturb applies to npz crop sets, not to image folders")
+        return 2
     if args.data.is_dir():
         pipeline = ExpressionPipeline(pipeline_config(args, track_confirm_hits=1))
         model_path = pipeline.classifier.model_path
@@ -52,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         model_path = resolve_model(args.model or default_classifier_model())
         classifier = ExpressionClassifier(model_path, num_threads=args.threads, tta_flip=args.tta_flip)
-        report = evaluate_npz(classifier, args.data, batch_size=args.batch_size, limit=args.limit)
+        report = evaluate_npz(
+            classifier,
+            args.data,
+            batch_size=args.batch_size,
+            limit=args.limit,
+            perturbations=perturbations,
+            seed=args.seed,
+        )
     report = {"data": str(args.data), "model": str(model_path), **report}
     if args.png:
         png = args.png
@@ -78,6 +104,27 @@ def run(args: argparse.Namespace) -> int:
                 f"{report['accuracy_counting_misses']:.4f}"
             )
         print("per-class recall: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_class_recall"].items()))
+        if "plurality" in report:
+            plurality = report["plurality"]
+            print(f"FER+ plurality agreement {plurality['accuracy']:.4f} (n={plurality['n']})")
+        if "calibration" in report:
+            cal = report["calibration"]
+            selective = ", ".join(
+                f">= {t}: accuracy {v['accuracy']:.4f} coverage {v['coverage']:.4f}"
+                if v["accuracy"] is not None
+                else f">= {t}: coverage 0"
+                for t, v in cal["selective"].items()
+            )
+            print(
+                f"calibration: ECE {cal['ece']:.4f} ({cal['bins']} bins), mean confidence "
+                f"{cal['mean_confidence']:.4f}; confidence {selective}"
+            )
+        for name, result in report.get("perturbations", {}).items():
+            top = max(result["predicted_share"].items(), key=lambda item: item[1])
+            print(
+                f"perturbed {name:<9} accuracy {result['accuracy']:.4f} (drop {result['drop'] * 100:+.1f} points), "
+                f"macro recall {result['macro_recall']:.4f}, most predicted {top[0]} {top[1]:.0%}"
+            )
         print(confusion_text(report))
         print(f"confusion matrix PNG: {report['confusion_png']}")
     if args.json:

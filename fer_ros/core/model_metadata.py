@@ -5,8 +5,10 @@ Keys (values are strings in ONNX metadata_props, JSON where structured; a sideca
 ([width, height]), ``fer_ros.layout`` ("NCHW" | "NHWC"), ``fer_ros.color`` ("gray" | "bgr" | "rgb"),
 ``fer_ros.mean`` / ``fer_ros.std`` (per channel, input = (pixel/255 - mean) / std), ``fer_ros.output``
 ("logits" | "probabilities"), ``fer_ros.align_template`` (5 keypoints in unit crop coordinates),
-``fer_ros.crop_scale`` (default 1.0), ``fer_ros.tta_flip`` ("1" | "0"), and informational ``fer_ros.name``,
-``version``, ``license``, ``training_data``, ``recipe``, ``git_commit``.
+``fer_ros.crop_scale`` (default 1.0), ``fer_ros.tta_flip`` ("1" | "0"), ``fer_ros.temperature`` (default 1.0;
+logits models only: probabilities are ``softmax(logits / temperature)``, the temperature fitted on a dev set so
+that they are calibrated; ``fer_ros.calibration`` records how), and informational ``fer_ros.name``,
+``version``, ``license``, ``training_data``, ``recipe``, ``git_commit``, ``calibration``.
 
 A model without these keys gets them from ``<model path>.json`` next to it, else from
 ``fer_ros/models/sidecars/<model stem>.json`` shipped with the package.
@@ -26,7 +28,7 @@ from fer_ros.core.labels import canonical_label
 
 PREFIX = "fer_ros."
 SIDECAR_DIR = Path(__file__).resolve().parent.parent / "models" / "sidecars"
-INFO_KEYS = ("name", "version", "license", "training_data", "recipe", "git_commit")
+INFO_KEYS = ("name", "version", "license", "training_data", "recipe", "git_commit", "calibration")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class ModelMetadata:
     align_template: np.ndarray  # (5, 2), unit crop coordinates
     crop_scale: float = 1.0
     tta_flip: bool = False
+    temperature: float = 1.0  # logits are divided by it before the softmax
     info: dict[str, str] = field(default_factory=dict)
     source: str = "onnx"  # "onnx" or the sidecar path
 
@@ -120,6 +123,14 @@ class ModelMetadata:
         if not 0.25 <= crop_scale <= 4.0:
             raise ModelMetadataError(f"{source}: {PREFIX}crop_scale {crop_scale} out of range 0.25..4")
         tta_flip = str(get("tta_flip", "0")).strip().lower() in ("1", "true", "yes")
+        try:
+            temperature = float(get("temperature", "1.0"))
+        except (ValueError, TypeError):
+            raise ModelMetadataError(f"{source}: {PREFIX}temperature must be a number") from None
+        if not 0.05 <= temperature <= 20.0:
+            raise ModelMetadataError(f"{source}: {PREFIX}temperature {temperature} out of range 0.05..20")
+        if temperature != 1.0 and output != "logits":
+            raise ModelMetadataError(f"{source}: {PREFIX}temperature needs {PREFIX}output 'logits'")
         info = {key: str(props[PREFIX + key]) for key in INFO_KEYS if PREFIX + key in props}
         return cls(
             labels,
@@ -132,6 +143,7 @@ class ModelMetadata:
             template,
             crop_scale,
             tta_flip,
+            temperature,
             info,
             source,
         )
@@ -150,6 +162,7 @@ class ModelMetadata:
             "align_template": json.dumps(np.round(self.align_template, 4).tolist()),
             "crop_scale": repr(float(self.crop_scale)),
             "tta_flip": "1" if self.tta_flip else "0",
+            "temperature": repr(float(self.temperature)),
         }
         props.update(self.info)
         return {PREFIX + k: v for k, v in props.items()}

@@ -28,6 +28,9 @@ class LabelledCrops:
     classes: tuple[str, ...]  # the data set's classes, in its own order
     protocol: str
     left_out: Counter = field(default_factory=Counter)
+    # FER+ only: the plurality protocol's images (a superset of ``images``) and their top-voted classes
+    plurality_images: np.ndarray | None = None
+    plurality_top: np.ndarray | None = None  # bool (M, 8), columns in FERPLUS_LABELS order
 
 
 def ferplus_majority(votes: np.ndarray) -> np.ndarray:
@@ -45,6 +48,23 @@ def ferplus_majority(votes: np.ndarray) -> np.ndarray:
     top_votes = votes[np.arange(len(votes)), top]
     ok = (total > 0) & (2 * top_votes > total) & (top < UNKNOWN_COLUMN)
     return np.where(ok, top, -1)
+
+
+def ferplus_plurality(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FER+ plurality protocol: which images count, and their top-voted emotion classes.
+
+    Votes equal to 1 are set to 0 (as for the majority); the top-voted classes are those with the most
+    remaining votes. An image counts when one of them is an emotion (not ``unknown`` or ``NF``); a prediction
+    is right when it is one of the top-voted emotions (ties included). Returns ``(keep (N,), top (N, 8))``.
+    """
+    votes = np.asarray(votes, dtype=np.int64).copy()
+    if votes.ndim != 2 or votes.shape[1] != 10:
+        raise DatasetError(f"FER+ votes must be (N, 10), got {votes.shape}")
+    votes[votes == 1] = 0
+    best = votes.max(axis=1, keepdims=True)
+    top = (votes == best) & (best > 0)
+    emotion_top = top[:, :UNKNOWN_COLUMN]
+    return emotion_top.any(axis=1), emotion_top
 
 
 def load_npz(path: str | Path) -> LabelledCrops:
@@ -69,7 +89,10 @@ def load_npz(path: str | Path) -> LabelledCrops:
             keep = majority >= 0
             left_out = Counter({"no_majority": int((~keep).sum())}) if (~keep).any() else Counter()
             labels = [FERPLUS_LABELS[i] for i in majority[keep]]
-            return LabelledCrops(images[keep], labels, FERPLUS_LABELS, "ferplus_majority", left_out)
+            plural, top = ferplus_plurality(data["votes"])
+            return LabelledCrops(
+                images[keep], labels, FERPLUS_LABELS, "ferplus_majority", left_out, images[plural], top[plural]
+            )
         ids = np.asarray(data["labels"]).astype(np.int64)
         if ids.min(initial=0) < 0 or ids.max(initial=0) >= len(FER2013_LABELS):
             raise DatasetError(f"{path}: FER2013 labels must be 0..6")

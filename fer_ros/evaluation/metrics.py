@@ -66,3 +66,52 @@ def confusion_text(report: dict) -> str:
             + (f"   {rec:6.3f}" if rec is not None else "      -")
         )
     return "\n".join(lines)
+
+
+CONFIDENCE_THRESHOLDS = (0.5, 0.8, 0.9)
+
+
+def calibration_report(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 15, thresholds: tuple[float, ...] = CONFIDENCE_THRESHOLDS
+) -> dict:
+    """Expected calibration error and selective accuracy of top-1 predictions.
+
+    ``confidence`` is the top score of each prediction, ``correct`` whether it was right. ECE: the
+    sample-weighted mean of |accuracy - mean confidence| over ``bins`` equal-width confidence bins (the lowest bin
+    includes 0). For each threshold t: the share of predictions with confidence >= t (coverage) and their accuracy.
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    if confidence.shape != correct.shape or confidence.ndim != 1:
+        raise ValueError("confidence and correct must be 1-D arrays of the same length")
+    n = len(confidence)
+    if n == 0:
+        return {"n": 0, "ece": 0.0, "bins": bins, "mean_confidence": 0.0, "accuracy": 0.0, "selective": {}}
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            ece += in_bin.sum() / n * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    selective = {}
+    for t in thresholds:
+        kept = confidence >= t
+        selective[f"{t:g}"] = {
+            "coverage": float(kept.mean()),
+            "accuracy": float(correct[kept].mean()) if kept.any() else None,
+        }
+    return {
+        "n": n,
+        "ece": float(ece),
+        "bins": bins,
+        "mean_confidence": float(confidence.mean()),
+        "accuracy": float(correct.mean()),
+        "selective": selective,
+    }
+
+
+def negative_log_likelihood(probabilities: np.ndarray, true_index: np.ndarray) -> float:
+    """Mean -log p(true class), probabilities clipped at 1e-12."""
+    p = probabilities[np.arange(len(true_index)), true_index]
+    return float(-np.log(np.maximum(p, 1e-12)).mean())

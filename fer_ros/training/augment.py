@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -69,3 +70,30 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         noise = torch.rand(x.shape, generator=gen)
         x = torch.where(box.unsqueeze(1), noise, x)
     return x
+
+
+def mix_batch(
+    x: torch.Tensor, targets: torch.Tensor, mixup_alpha: float, cutmix_prob: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (Beta(alpha, alpha) blend) or, with probability ``cutmix_prob``, CutMix of each batch with its
+    reversed order; the soft targets are mixed in the same proportion. Off when both are 0."""
+    if mixup_alpha <= 0 and cutmix_prob <= 0:
+        return x, targets
+    partner = torch.flip(torch.arange(x.shape[0]), dims=[0])
+    if cutmix_prob > 0 and float(torch.rand(1, generator=gen)) < cutmix_prob:
+        h, w = x.shape[2:]
+        lam = float(torch.rand(1, generator=gen))
+        ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+        cy, cx = int(torch.randint(h, (1,), generator=gen)), int(torch.randint(w, (1,), generator=gen))
+        y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+        x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+        x = x.clone()
+        x[:, :, y0:y1, x0:x1] = x[partner, :, y0:y1, x0:x1]
+        lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    elif mixup_alpha > 0:
+        seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
+        lam = float(np.random.default_rng(seed).beta(mixup_alpha, mixup_alpha))
+        x = lam * x + (1 - lam) * x[partner]
+    else:
+        return x, targets
+    return x, lam * targets + (1 - lam) * targets[partner]

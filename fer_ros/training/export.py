@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +64,7 @@ def model_metadata(
         "fer_ros.tta_flip": "1" if tta_flip else "0",
         "fer_ros.license": "Apache-2.0 weights; data: FER2013 images (research use), FER+ labels (MIT)",
         "fer_ros.training_data": data,
-        "fer_ros.recipe": json.dumps(
-            {k: v for k, v in recipe.__dict__.items() if k != "data_dir"}, default=str
-        ),
+        "fer_ros.recipe": json.dumps({k: v for k, v in asdict(recipe).items() if k != "data_dir"}, default=str),
         "fer_ros.dev_metrics": json.dumps(metrics),
         "fer_ros.git_commit": git_commit(),
     }

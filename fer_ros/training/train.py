@@ -1,6 +1,11 @@
 """Train an expression model on the FER+ votes (or FER2013 labels), with checkpoints and resume.
 
-Usage: python -m fer_ros.training.train --out runs/ferplus [--config recipe.json] [--resume]
+Usage: fer-ros train run --out runs/ferplus [--config recipe.json] [--arch wide] [--seed 1] [--resume]
+
+The same loop trains teachers (``run``) and distils students (``fer-ros train distill``): with ``teachers`` in
+the recipe the targets mix the teachers' cached soft predictions (``fer-ros train predict``) with the votes.
+Options for the rare classes: class-balanced sampling and a logit-adjusted loss; for robustness: camera
+degradations (``fer_ros.evaluation.perturbations``), mixup and CutMix.
 """
 
 from __future__ import annotations
@@ -20,11 +25,22 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from fer_ros.training.augment import AugmentConfig, augment
+from fer_ros.evaluation.perturbations import DegradeConfig, random_degrade
+from fer_ros.training.augment import AugmentConfig, augment, mix_batch
 from fer_ros.training.data import TrainingSet, load_fer2013, load_ferplus
 from fer_ros.training.model import FerResNet
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+NO_DEGRADE = DegradeConfig(noise_prob=0, jpeg_prob=0, blur_prob=0, down_prob=0, light_prob=0)
+
+# --arch presets: the shipped size, and larger networks for teachers
+ARCHITECTURES: dict[str, tuple[tuple[int, ...], int]] = {
+    "small": ((16, 32, 64, 128), 1),
+    "wide": ((32, 64, 128, 256), 1),
+    "large": ((32, 64, 128, 256), 2),
+    "xlarge": ((48, 96, 192, 384), 2),
+}
 
 
 @dataclass
@@ -45,14 +61,29 @@ class Recipe:
     std: float = 0.25
     seed: int = 0
     threads: int = 2
-    init_from: str | None = None  # checkpoint whose weights start the run (the head is skipped if its shape differs)
+    # checkpoint (.pt) or exported float model (.onnx) whose weights start the run (a differing head is skipped)
+    init_from: str | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    degrade: DegradeConfig = field(default_factory=lambda: NO_DEGRADE)
+    mixup_alpha: float = 0.0  # > 0: mixup with Beta(alpha, alpha)
+    cutmix_prob: float = 0.0  # share of the batches mixed by CutMix instead
+    balance_power: float = 0.0  # sample images with weight prior(class) ** -power (0: uniform, 1: balanced)
+    logit_adjust_tau: float = 0.0  # loss on logits + tau * log(prior) (Menon et al. 2021); inference unchanged
+    teachers: tuple[str, ...] = ()  # cached teacher predictions (fer-ros train predict) for distillation
+    teacher_weight: float = 0.7  # target = w * teachers' mean probabilities + (1 - w) * votes
+    teacher_temperature: float = 1.0  # softmax temperature applied to the teachers' logits
+    device: str = "auto"  # auto | cpu | cuda
 
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         raw = json.loads(text)
         raw["augment"] = AugmentConfig(**raw.get("augment", {}))
+        degrade = dict(raw.get("degrade", {}))
+        if "light_range" in degrade:
+            degrade["light_range"] = tuple(degrade["light_range"])
+        raw["degrade"] = DegradeConfig(**degrade) if "degrade" in raw else cls().degrade
         raw["widths"] = tuple(raw.get("widths", cls.widths))
+        raw["teachers"] = tuple(raw.get("teachers", ()))
         return cls(**raw)
 
 
@@ -76,8 +107,20 @@ def build_model(recipe: Recipe, num_classes: int) -> FerResNet:
     return FerResNet(num_classes, widths=recipe.widths, blocks=recipe.blocks, dropout=recipe.dropout)
 
 
-def load_initial_weights(model: torch.nn.Module, checkpoint: str | Path) -> list[str]:
-    """Copy the weights of ``checkpoint`` (a best.pt or last.pt) whose names and shapes match; returns those skipped."""
+def load_initial_weights(
+    model: torch.nn.Module, checkpoint: str | Path, sample: torch.Tensor | None = None
+) -> list[str]:
+    """Copy the weights of ``checkpoint`` (a best.pt or last.pt) whose names and shapes match; returns those skipped.
+
+    An exported float ``.onnx`` model is rebuilt instead (``fer_ros.training.from_onnx``; ``sample`` are
+    normalised crops for its BatchNorm statistics).
+    """
+    if str(checkpoint).endswith(".onnx"):
+        from fer_ros.training.from_onnx import load_onnx_weights
+
+        if sample is None:
+            raise ValueError("starting from an ONNX model needs sample crops for the BatchNorm statistics")
+        return load_onnx_weights(model, checkpoint, sample)
     saved = torch.load(checkpoint, weights_only=False, map_location="cpu")
     weights = saved.get("ema", saved["model"])
     own = model.state_dict()
@@ -127,18 +170,51 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def class_prior(train_set: TrainingSet) -> np.ndarray:
+    """Mean target per class over the training set (the vote share for FER+)."""
+    prior = train_set.targets.mean(axis=0).astype(np.float64)
+    return np.maximum(prior, 1e-4) / np.maximum(prior, 1e-4).sum()
+
+
+def load_teachers(recipe: Recipe, train_set: TrainingSet) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Mean teacher probabilities on the training images, without and with flipping (None without teachers)."""
+    if not recipe.teachers:
+        return None
+    from fer_ros.training.predict import load_predictions
+
+    plain, flipped = [], []
+    for path in recipe.teachers:
+        logits, logits_flip = load_predictions(Path(path), train_set)
+        plain.append(F.softmax(torch.from_numpy(logits) / recipe.teacher_temperature, dim=1))
+        flipped.append(F.softmax(torch.from_numpy(logits_flip) / recipe.teacher_temperature, dim=1))
+    return torch.stack(plain).mean(0), torch.stack(flipped).mean(0)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: PyTorch sees no CUDA device (install a CUDA build of torch)")
+    return torch.device(name)
+
+
 def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
     """Run (or resume) a training; returns the summary also written to out_dir/summary.json."""
     torch.set_num_threads(recipe.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2))
     gen = seed_everything(recipe.seed)
+    np_rng = np.random.default_rng(recipe.seed)
     train_set, valid_set = load_sets(recipe)
     num_classes = len(train_set.class_names)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the CPU recipe stands on its own
+    device = resolve_device(recipe.device)
     model = build_model(recipe, num_classes)
     if recipe.init_from:
-        skipped = load_initial_weights(model, recipe.init_from)
+        sample_index = np.random.default_rng(recipe.seed).choice(
+            len(train_set.images), min(2048, len(train_set.images)), replace=False
+        )
+        sample = (to_input(train_set.images[np.sort(sample_index)], recipe) - recipe.mean) / recipe.std
+        skipped = load_initial_weights(model, recipe.init_from, sample)
         print(f"initialised from {recipe.init_from}; left at random: {', '.join(skipped) or 'nothing'}", flush=True)
     model = model.to(device)
     ema = copy.deepcopy(model).eval()
@@ -156,14 +232,25 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         gen.set_state(saved["generator"].cpu())
+        if "numpy_generator" in saved:
+            np_rng.bit_generator.state = saved["numpy_generator"]
         state = saved["state"]
         print(f"resumed from epoch {state['epoch']}", flush=True)
 
-    images = torch.from_numpy(train_set.images)
+    prior = class_prior(train_set)
+    log_prior = torch.from_numpy(np.log(prior)).float().to(device)
+    labels = train_set.targets.argmax(axis=1)
+    sample_weights = torch.from_numpy(prior[labels] ** -recipe.balance_power)
+    teachers = load_teachers(recipe, train_set)
     targets = torch.from_numpy(train_set.targets)
+    flip_in_loop = recipe.augment.flip
+    geometry = AugmentConfig(**{**asdict(recipe.augment), "flip": False})
     for epoch in range(state["epoch"], recipe.epochs):
         model.train()
-        order = torch.randperm(len(images), generator=gen)
+        if recipe.balance_power > 0:
+            order = torch.multinomial(sample_weights, len(labels), replacement=True, generator=gen)
+        else:
+            order = torch.randperm(len(labels), generator=gen)
         started = time.time()
         total_loss = 0.0
         bar = tqdm(
@@ -176,9 +263,22 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
         )
         for step in bar:
             idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            x = augment(images[idx].float().div_(255.0).unsqueeze(1), recipe.augment, gen)
+            crops = train_set.images[idx.numpy()]
+            if recipe.degrade.enabled:
+                crops = random_degrade(crops, recipe.degrade, np_rng)
+            x = to_input(crops, recipe)
+            flip = (torch.rand(len(idx), generator=gen) < 0.5) if flip_in_loop else torch.zeros(len(idx), dtype=bool)
+            x = torch.where(flip.view(-1, 1, 1, 1), torch.flip(x, dims=[3]), x)
+            x = augment(x, geometry, gen)
+            y = targets[idx]
+            if teachers is not None:
+                taught = torch.where(flip.view(-1, 1), teachers[1][idx], teachers[0][idx])
+                y = recipe.teacher_weight * taught + (1 - recipe.teacher_weight) * y
+            x, y = mix_batch(x, y, recipe.mixup_alpha, recipe.cutmix_prob, gen)
             logits = model(((x - recipe.mean) / recipe.std).to(device))
-            loss = -(targets[idx].to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+            if recipe.logit_adjust_tau:
+                logits = logits + recipe.logit_adjust_tau * log_prior
+            loss = -(y.to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -218,6 +318,7 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "generator": gen.get_state(),
+                "numpy_generator": np_rng.bit_generator.state,
                 "state": state,
             },
             checkpoint.with_suffix(".tmp"),
@@ -235,28 +336,62 @@ def train(recipe: Recipe, out_dir: Path, resume: bool) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``train run`` and ``train distill`` that override the recipe."""
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, recipe, summary)")
     parser.add_argument("--config", type=Path, help="recipe JSON; unspecified keys keep their defaults")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if present")
     parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
     parser.add_argument("--protocol", choices=("ferplus", "fer2013"), help="override the recipe's protocol")
-    parser.add_argument("--init-from", type=Path, help="start from this checkpoint's weights (fine-tuning)")
+    parser.add_argument(
+        "--init-from", type=Path, help="start from this checkpoint's (.pt) or exported float model's (.onnx) weights"
+    )
     parser.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
-    args = parser.parse_args(argv)
+    parser.add_argument("--arch", choices=tuple(ARCHITECTURES), help="network size (teachers: wide, large)")
+    parser.add_argument("--seed", type=int, help="override the recipe's seed")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    parser.add_argument(
+        "--robust", action="store_true", help="camera degradations (noise, JPEG, blur, down-scaling, low light)"
+    )
+    parser.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA)")
+    parser.add_argument("--cutmix", type=float, metavar="P", help="share of batches mixed by CutMix")
+    parser.add_argument("--balance-power", type=float, help="class-balanced sampling power (0..1)")
+    parser.add_argument("--logit-adjust", type=float, metavar="TAU", help="logit-adjusted loss strength")
+
+
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
     recipe = Recipe.from_json(args.config.read_text()) if args.config else Recipe()
-    if args.epochs:
-        recipe.epochs = args.epochs
-    if args.protocol:
-        recipe.protocol = args.protocol
-    if args.init_from:
-        recipe.init_from = str(args.init_from)
-    if args.lr:
-        recipe.lr = args.lr
-    train(recipe, args.out, args.resume)
+    overrides = {
+        "epochs": args.epochs,
+        "protocol": args.protocol,
+        "init_from": str(args.init_from) if args.init_from else None,
+        "lr": args.lr,
+        "seed": args.seed,
+        "device": args.device,
+        "threads": args.threads,
+        "mixup_alpha": args.mixup,
+        "cutmix_prob": args.cutmix,
+        "balance_power": args.balance_power,
+        "logit_adjust_tau": args.logit_adjust,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(recipe, key, value)
+    if args.arch:
+        recipe.widths, recipe.blocks = ARCHITECTURES[args.arch]
+    if args.robust:
+        recipe.degrade = DegradeConfig()
+    return recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_recipe_options(parser)
+    args = parser.parse_args(argv)
+    train(recipe_from_args(args), args.out, args.resume)
     return 0
 
 
