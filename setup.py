@@ -26,11 +26,12 @@ setup(
         "opencv-python-headless",
         "pyyaml",
         "rosbags",
+        "mcap",
         "tqdm",
     ],
     extras_require={
         "train": ["torch==2.13.0", "onnx"],
-        "dev": ["pytest", "pytest-timeout", "ruff", "mcap", "mcap-ros2-support"],
+        "dev": ["pytest", "pytest-timeout", "ruff", "mcap-ros2-support"],
     },
     entry_points={
         "console_scripts": [

@@ -54,12 +54,23 @@ def test_corrupt_bags_are_named(tmp_path: Path, good_bag: Path, capsys) -> None:
     not_a_bag.mkdir()
     err = _fails(capsys, "bag", "report", str(not_a_bag))
     assert "not a rosbag2 bag" in err and "metadata.yaml is missing" in err
-    truncated = tmp_path / "truncated"
-    truncated.mkdir()
     data = next(good_bag.glob("*.mcap")).read_bytes()
-    (truncated / "truncated.mcap").write_bytes(data[: len(data) // 2])
-    err = _fails(capsys, "bag", "process", str(truncated), "--out", str(tmp_path / "out"))
+    (tmp_path / "cut_in_header.mcap").write_bytes(data[:30])
+    err = _fails(capsys, "bag", "process", str(tmp_path / "cut_in_header.mcap"), "--out", str(tmp_path / "out"))
     assert "truncated" in err and "interrupted" in err
+
+
+def test_a_truncated_recording_gives_its_complete_chunks(tmp_path: Path, good_bag: Path, capsys) -> None:
+    """A recorder killed before closing leaves an MCAP without summary, footer or metadata.yaml."""
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    data = next(good_bag.glob("*.mcap")).read_bytes()
+    (killed / "killed_0.mcap").write_bytes(data[: len(data) * 2 // 3])
+    assert main(["bag", "process", str(killed), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "killed_0.mcap is truncated (the recording was interrupted before it was closed)" in captured.err
+    recovered = len(read_rosbags(tmp_path / "out", "/camera/faces")[1])
+    assert 1 <= recovered < 4 and f"{recovered} of {recovered} frames processed" in captured.out
 
 
 def test_a_bag_without_image_topics_says_what_it_holds(tmp_path: Path, good_bag: Path, capsys) -> None:

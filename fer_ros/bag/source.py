@@ -3,6 +3,7 @@ image topics. An interrupted recording (no or damaged metadata.yaml) is read fro
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from fer_ros.bag.types import COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES
 from fer_ros.core.errors import FerRosError
 
 STORAGE_SUFFIXES = (".mcap", ".db3")
+_LOG = logging.getLogger(__name__)
 
 
 class BagError(FerRosError, ValueError):
@@ -26,6 +28,12 @@ def _reading_errors() -> tuple[type[BaseException], ...]:
     from rosbags.typesys import TypesysError
 
     errors: list[type[BaseException]] = [ReaderError, TypesysError, struct.error, OSError, EOFError, KeyError]
+    try:
+        from mcap.exceptions import McapError
+
+        errors.append(McapError)
+    except ImportError:
+        pass
     try:
         import apsw
 
@@ -106,7 +114,28 @@ def open_bag(path: str | Path) -> OpenedBag:
     try:
         return OpenedBag(_open_reader(path), path, notes)
     except (*errors, ValueError, TypeError, AttributeError) as error:
+        if path.suffix == ".mcap" and "truncated" in _describe(error):
+            recovered = _recover(path)
+            if recovered is not None:
+                notes.append(
+                    f"{path.name} is truncated (the recording was interrupted before it was closed): read "
+                    f"sequentially, {recovered.message_count} complete messages recovered, the last incomplete "
+                    "chunk is lost"
+                )
+                return OpenedBag(recovered, path, notes)
         raise BagError(f"{path}: cannot read the bag: {_describe(error)}") from None
+
+
+def _recover(path: Path) -> Any | None:
+    """A TruncatedMcapReader of ``path`` when it holds at least one complete message, else None."""
+    from fer_ros.bag.recover import TruncatedMcapReader
+
+    try:
+        reader = TruncatedMcapReader(path)
+    except (*_reading_errors(), ValueError) as error:
+        _LOG.debug("cannot recover %s: %s", path, error)
+        return None
+    return reader if reader.message_count else None
 
 
 @contextmanager
