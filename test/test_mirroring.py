@@ -60,7 +60,7 @@ def changes(commands) -> list[tuple[float, str]]:
 
 def test_alternating_near_ties_do_not_flicker() -> None:
     frames = [
-        [face(scores(happy=0.46, sad=0.40) if i % 2 else scores(sad=0.46, happy=0.40))] for i in range(300)
+        [face(scores(happy=0.56, sad=0.42) if i % 2 else scores(sad=0.56, happy=0.42))] for i in range(300)
     ]
     commands = simulate(MirrorPolicy(MirrorConfig(min_dwell_s=0.5)), frames)
     shown = {c.expression for _, c in commands}

@@ -274,3 +274,29 @@ def test_bad_temperature_metadata_is_refused() -> None:
             ModelMetadata.from_props(props | {"fer_ros.temperature": bad})
     with pytest.raises(ModelMetadataError, match="temperature"):
         ModelMetadata.from_props(props | {"fer_ros.temperature": "0.5", "fer_ros.output": "probabilities"})
+
+
+def test_recipe_trains_and_caches_teachers_and_resumes(tmp_path: Path, data_dir: Path) -> None:
+    from fer_ros.core.pipeline import SHIPPED_FLOAT_MODEL
+    from fer_ros.training.recipe import main as recipe_main
+    from fer_ros.training.recipe import parse_teachers
+
+    assert parse_teachers("wide:1, large:3") == [("wide", 1), ("large", 3)]
+    for bad in ("huge:1", "wide", "wide:x"):
+        with pytest.raises(ValueError):
+            parse_teachers(bad)
+    tiny = _tiny_ferplus(data_dir, tmp_path)
+    argv = [
+        "--out", str(tmp_path / "train"), "--data-dir", str(tiny), "--student-init", str(SHIPPED_FLOAT_MODEL),
+        "--teachers", "small:5", "--teacher-epochs", "1", "--only-teachers", "--device", "cpu",
+    ]
+    assert recipe_main(argv) == 0
+    teachers = tmp_path / "train" / "teachers"
+    caches = sorted(p.name for p in teachers.glob("*.npz"))
+    assert caches == ["base.npz", "small_s5.npz"]
+    recipe = json.loads((teachers / "small_s5" / "recipe.json").read_text())
+    assert recipe["seed"] == 5 and recipe["mixup_alpha"] == 0.2 and recipe["degrade"]["jpeg_prob"] > 0
+    stamps = {p: p.stat().st_mtime_ns for p in teachers.glob("*.npz")}
+    assert recipe_main(argv) == 0  # everything exists: nothing is redone
+    assert {p: p.stat().st_mtime_ns for p in teachers.glob("*.npz")} == stamps
+    assert recipe_main(["--out", str(tmp_path / "train"), "--teachers", "small:x"]) == 2

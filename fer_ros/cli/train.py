@@ -9,6 +9,7 @@ STEPS = {
     "run": ("fer_ros.training.train", "train on ../shared/data (checkpoints, resume, recipe.json)"),
     "predict": ("fer_ros.training.predict", "cache a teacher's logits on the training set (plain and flipped)"),
     "distill": ("fer_ros.training.distill", "train a student on cached teacher predictions"),
+    "recipe": ("fer_ros.training.recipe", "every step of the shipped model's recipe, resumable (make model)"),
     "template": ("fer_ros.training.template", "measure the keypoint template of the 48x48 training crops"),
     "export": ("fer_ros.training.export", "export best.pt to ONNX with fer_ros metadata, check parity"),
     "quantize": ("fer_ros.training.quantize", "int8 copy of an exported model, checked against it on dev data"),

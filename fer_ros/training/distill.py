@@ -22,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_recipe_options(parser)
     parser.add_argument("--teachers", type=Path, nargs="+", required=True, help="teacher prediction caches")
-    parser.add_argument("--teacher-weight", type=float, default=0.7, help="share of the target from the teachers")
-    parser.add_argument("--teacher-temperature", type=float, default=1.0)
+    parser.add_argument(
+        "--teacher-weight", type=float, help="share of the target from the teachers (default: the recipe's, 0.7)"
+    )
+    parser.add_argument("--teacher-temperature", type=float, help="softmax temperature of the teachers' logits")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.teachers if not p.is_file()]
     if missing:
@@ -31,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     recipe = recipe_from_args(args)
     recipe.teachers = tuple(str(p) for p in args.teachers)
-    recipe.teacher_weight = args.teacher_weight
-    recipe.teacher_temperature = args.teacher_temperature
+    if args.teacher_weight is not None:
+        recipe.teacher_weight = args.teacher_weight
+    if args.teacher_temperature is not None:
+        recipe.teacher_temperature = args.teacher_temperature
     if args.config is None:  # distillation defaults, each overridable by its option
         recipe.degrade = DegradeConfig()
         recipe.balance_power = 0.3 if args.balance_power is None else args.balance_power

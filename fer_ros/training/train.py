@@ -351,6 +351,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="override the recipe's seed")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    parser.add_argument("--data-dir", type=Path, help="folder of the FER npz files (default ../shared/data)")
     parser.add_argument(
         "--robust", action="store_true", help="camera degradations (noise, JPEG, blur, down-scaling, low light)"
     )
@@ -374,6 +375,7 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
         "cutmix_prob": args.cutmix,
         "balance_power": args.balance_power,
         "logit_adjust_tau": args.logit_adjust,
+        "data_dir": str(args.data_dir) if args.data_dir else None,
     }
     for key, value in overrides.items():
         if value is not None:
