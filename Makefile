@@ -29,7 +29,8 @@ help:
 	@echo "make setup   create .venv: pinned requirements, messages built by rosidl, fer_ros editable, models"
 	@echo "make demo    setup, then run the ROS 2 graph on a sample video: build/demo/annotated.mp4 + summary"
 	@echo "make test    setup, ruff, pytest (PYTEST_ARGS='-m \"not ros\"' to skip the DDS tests)"
-	@echo "make model   retrain the default FER+ model (about an hour); make model-fer2013 the FER2013 one after it"
+	@echo "make model   retrain the default FER+ model (base, teachers, distilled student; TEACHERS= TRAIN_DEVICE=cuda)"
+	@echo "             make model-fer2013 the FER2013 one after it"
 	@echo "make lint    ruff check"
 	@echo "make lock    re-pin requirements/lock.txt from the current venv"
 	@echo "make clean   remove build outputs (keeps .venv); make distclean also removes .venv"
@@ -85,16 +86,17 @@ $(STAMPS)/train: requirements/train.txt $(STAMPS)/editable
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements/train.txt
 	@touch $@
 
-# Reproduce the shipped default model (about an hour on a 2-core CPU; resumes after an interruption).
-RUN_DIR ?= build/train/ferplus
+# The default FER+ model, `fer-ros train recipe` (each step resumes after an interruption): the base network
+# (v1 recipe, about an hour on a 2-core CPU), the teachers TEACHERS (ARCH:SEED, several hours each on a CPU;
+# TEACHERS= : the base model alone), the distilled student, export, calibration, int8 copy. TRAIN_DEVICE=cuda
+# trains on a GPU. See fer_ros/models/MODEL_CARD.md for the path that made the shipped files.
+TRAIN_DIR ?= build/train
+RUN_DIR ?= $(TRAIN_DIR)/ferplus
+TRAIN_DEVICE ?= auto
+TEACHERS ?= wide:1,wide:2,large:3
 model: setup-train
-	$(VENV)/bin/fer-ros train run --out $(RUN_DIR) --resume
-	$(VENV)/bin/fer-ros train template --data $(SHARED)/data/ferplus_train.npz \
-		--detector $(SHARED)/models/yunet/yunet_s_640_640.onnx --out $(RUN_DIR)/template.json
-	$(VENV)/bin/fer-ros train export --checkpoint $(RUN_DIR)/best.pt --template $(RUN_DIR)/template.json \
-		--out fer_ros/models/fer_ros_ferplus.onnx
-	$(VENV)/bin/fer-ros train quantize --model fer_ros/models/fer_ros_ferplus.onnx \
-		--out fer_ros/models/fer_ros_ferplus_int8.onnx
+	$(VENV)/bin/fer-ros train recipe --out $(TRAIN_DIR) --device $(TRAIN_DEVICE) --teachers "$(TEACHERS)" \
+		--data-dir $(SHARED)/data --detector $(SHARED)/models/yunet/yunet_s_640_640.onnx
 
 # The FER2013-protocol model: fine-tunes the FER+ run above on the FER2013 labels (about 25 minutes more).
 FER2013_RUN_DIR ?= build/train/fer2013

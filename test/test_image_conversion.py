@@ -227,3 +227,75 @@ def test_converter_selection() -> None:
     np.testing.assert_array_equal(converter.to_bgr8(converter.to_image(array, "rgb8")), array[:, :, ::-1])
     own = get_converter(prefer_cv_bridge=False)
     assert isinstance(own, NumpyImageConverter) and own.name == "fer_ros"
+
+
+# -- hostile images (issue 17) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image_format", "make", "kind"),
+    [
+        ("jpeg", "jpeg_bomb", "image_too_large"),
+        ("bgr8; jpeg compressed bgr8", "jpeg_bomb", "image_too_large"),
+        ("png", "png_bomb", "image_too_large"),
+        ("rgb8; png compressed rgb8", "png_bomb", "image_too_large"),
+        ("jpeg", "bmp_rle_bomb", "format_mismatch"),
+        ("bmp", "bmp_rle_bomb", "unsupported_format"),
+        ("hdr", "hdr_header", "unsupported_format"),
+        ("png", "hdr_header", "format_mismatch"),
+        ("", "tiny_jpeg", "unsupported_format"),
+        ("16UC1; compressedDepth png", "tiny_jpeg", "unsupported_format"),
+    ],
+)
+def test_hostile_compressed_images_are_refused_before_decoding(image_format: str, make: str, kind: str) -> None:
+    from fer_ros.testing import hostile_input
+
+    msg = CompressedImage(format=image_format, data=getattr(hostile_input, make)())
+    with pytest.raises(ImageConversionError) as error:
+        compressed_to_bgr8(msg)
+    assert error.value.kind == kind
+    with pytest.raises(ImageConversionError):
+        get_converter().to_bgr8(msg)  # cv_bridge too, when present
+
+
+def test_compressed_format_names_and_the_pixel_budget() -> None:
+    from fer_ros.ros.image_conversion import check_compressed, compressed_codec
+    from fer_ros.testing.hostile_input import jpeg_bomb
+
+    for name, codec in [("jpeg", "jpeg"), ("JPG", "jpeg"), ("bgr8; jpeg compressed bgr8", "jpeg"), ("png", "png")]:
+        assert compressed_codec(name) == codec
+    bomb = CompressedImage(format="jpeg", data=jpeg_bomb(5000, 4000))
+    assert check_compressed(bomb, max_pixels=5000 * 4000) == ("jpeg", 5000, 4000)
+    with pytest.raises(ImageConversionError, match="over the budget"):
+        check_compressed(bomb, max_pixels=5000 * 4000 - 1)
+    photo = numpy_to_compressed(random_array("bgr8"), "jpeg")
+    assert compressed_to_bgr8(photo, max_pixels=WIDTH * HEIGHT).shape == (HEIGHT, WIDTH, 3)
+    with pytest.raises(ImageConversionError) as error:
+        compressed_to_bgr8(photo, max_pixels=WIDTH * HEIGHT - 1)
+    assert error.value.kind == "image_too_large"
+    raw = numpy_to_image(random_array("bgr8"), "bgr8")
+    with pytest.raises(ImageConversionError) as error:
+        to_bgr8(raw, max_pixels=WIDTH * HEIGHT - 1)
+    assert error.value.kind == "image_too_large"
+
+
+def test_bgr8_bytes_labelled_yuv422_are_refused(shared_dir) -> None:
+    from fer_ros.core.image_io import read_image
+
+    photo = read_image(shared_dir / "media" / "astronaut.png")
+    width = photo.shape[1] // 4 * 4
+    photo = np.ascontiguousarray(photo[:, :width])
+    for encoding in ("bgr8", "rgb8", "bgra8", "yuv422", "yuv422_yuy2"):  # real layouts pass
+        array = photo if encoding in ("bgr8", "rgb8") else cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA)
+        if encoding.startswith("yuv"):
+            yuv = cv2.cvtColor(photo, cv2.COLOR_BGR2YUV)
+            array = np.zeros((photo.shape[0], width, 2), np.uint8)
+            luma, chroma = (1, 0) if encoding == "yuv422" else (0, 1)
+            array[:, :, luma] = yuv[:, :, 0]
+            array[:, 0::2, chroma], array[:, 1::2, chroma] = yuv[:, 0::2, 1], yuv[:, 0::2, 2]
+        assert to_bgr8(numpy_to_image(array, encoding)).shape[:2] == (photo.shape[0], array.shape[1])
+    mislabelled = numpy_to_image(photo, "bgr8")
+    mislabelled.encoding, mislabelled.width = "yuv422", width * 3 // 2  # same byte count: consistent sizes
+    with pytest.raises(ImageConversionError) as error:
+        to_bgr8(mislabelled)
+    assert error.value.kind == "layout_mismatch"

@@ -19,6 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 
 from fer_ros.msg import FaceExpressionArray
 from fer_ros.ros.messages import stamp_to_nanoseconds
+from fer_ros.testing import hostile_input as H
 from fer_ros.testing.ros_harness import wait_for
 from maixcam_bridge import fer_maix_protocol as P
 
@@ -209,7 +210,7 @@ def test_hmac_key_rejects_unsigned_and_wrongly_signed(ros_processes, topic_probe
     probe = topic_probe()
     probe.subscribe("/faces", FaceExpressionArray)
     probe.subscribe("/diagnostics", DiagnosticArray)
-    _, port = start_bridge(ros_processes, hmac_key="lab secret")
+    _, port = start_bridge(ros_processes, hmac_key="lab secret", state_dir=str(ros_processes.log_dir / "state"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         for d in valid_pair("cam-1", 1, 1) + valid_pair("cam-2", 1, 1, key=b"wrong"):
@@ -240,3 +241,143 @@ def test_silent_device_turns_diagnostics_warn(ros_processes, topic_probe, shared
     assert "silent" in message and int(values["published"]) > 0
     assert re.fullmatch(r"[0-9a-f]{8}", values["session"])
     assert os.path.exists(APP)
+
+
+# -- hostile input (issue 17), against the real node process ------------------------------------------------
+
+
+def udp(bind: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((bind, 0))
+    return sock
+
+
+def faces_from(probe, device: str) -> list:
+    return [m for m in probe.messages("/faces") if m.source == f"maixcam:{device}"]
+
+
+def until_published(probe, sock: socket.socket, port: int, cam: H.SimulatedCamera) -> int:
+    """Send the camera's META and frames until one is published (the probe has discovered the bridge's
+    publisher); returns how many faces messages of it arrived."""
+
+    def sent_and_seen():
+        sock.sendto(cam.meta(), ("127.0.0.1", port))
+        sock.sendto(cam.frame(), ("127.0.0.1", port))
+        return faces_from(probe, cam.device)
+
+    wait_for(sent_and_seen, 30, interval_s=0.1, what=f"faces of {cam.device}")
+    time.sleep(0.3)
+    return len(faces_from(probe, cam.device))
+
+
+def test_hostile_meta_numbers_and_capture_times_do_not_end_the_bridge(ros_processes, topic_probe) -> None:
+    probe = topic_probe()
+    probe.subscribe("/faces", FaceExpressionArray)
+    probe.subscribe("/diagnostics", DiagnosticArray)
+    bridge, port = start_bridge(ros_processes, max_age_ms=0.0)
+    cam = H.SimulatedCamera("cam-h", 7)
+    sock = udp()
+    try:
+        sock.sendto(cam.meta(), ("127.0.0.1", port))
+        for d in H.bignum_metas("cam-h", 7, 100) + H.hostile_frames("cam-h", 7, 200):
+            sock.sendto(d, ("127.0.0.1", port))
+        huge = {"fps": 1e308, "temperature_c": -(10**18), "send_errors": 10**18, "timings_ms": {"x": -1e300}}
+        sock.sendto(cam.meta(**huge), ("127.0.0.1", port))  # passes the decoder: bounded, but not sane
+        time.sleep(2.5)  # the 1 Hz diagnostics timer runs over it (it died on float(10**400) before)
+        sock.sendto(cam.frame(), ("127.0.0.1", port))
+    finally:
+        sock.close()
+    msg = probe.wait_for_message("/faces", timeout_s=20)
+    assert stamp_to_nanoseconds(msg.header.stamp) <= probe.node.get_clock().now().nanoseconds
+    assert len(faces_from(probe, "cam-h")) == 1  # the far-future and 2**64 - 1 captures were not published
+    _, _, values = diagnostics_values(
+        probe, "maixcam_bridge: cam-h", predicate=lambda item: item[2]["published"] == "1"
+    )
+    assert values["device_fps"] == "n/a" and values["temperature_c"] == "n/a"
+    _, _, values = diagnostics_values(
+        probe, "maixcam_bridge: receiver", predicate=lambda item: int(item[2]["format_errors"]) >= 7
+    )
+    assert values["internal_errors"] == "0" and values["callback_errors"] == "0"
+    assert bridge.is_running() and "Traceback" not in bridge.output()
+    assert bridge.stop() == 0
+
+
+def test_spoofed_sessions_and_made_up_devices_do_not_black_out_a_camera(ros_processes, topic_probe) -> None:
+    """No key: a spoofer on another address sends the camera's id with new sessions at 1000 datagrams/s, and
+    20 made-up devices; the live camera keeps its frames, and a new device still gets in."""
+    probe = topic_probe()
+    probe.subscribe("/faces", FaceExpressionArray)
+    probe.subscribe("/diagnostics", DiagnosticArray)
+    _, port = start_bridge(ros_processes, max_age_ms=0.0)
+    live, attacker = udp("127.0.0.2"), udp("127.0.0.1")
+    cam = H.SimulatedCamera("cam-s", 5)
+    try:
+        for i in range(20):
+            attacker.sendto(H.SimulatedCamera(f"made-up-{i}", 1).meta(), ("127.0.0.1", port))
+        before = until_published(probe, live, port, cam)
+        session = 0xFFFF0000
+        for _ in range(100):
+            live.sendto(cam.frame(), ("127.0.0.1", port))
+            for _i in range(20):
+                session += 1
+                attacker.sendto(H.SimulatedCamera("cam-s", session).meta(), ("127.0.0.1", port))
+            time.sleep(0.02)
+        newcomer = H.SimulatedCamera("cam-new", 1)
+        with udp("127.0.0.3") as third:
+            for d in (newcomer.meta(), newcomer.frame()):
+                third.sendto(d, ("127.0.0.1", port))
+        wait_for(lambda: faces_from(probe, "cam-new"), 20, what="faces of a new device")
+    finally:
+        live.close()
+        attacker.close()
+    assert len(faces_from(probe, "cam-s")) - before >= 99
+    _, _, values = diagnostics_values(
+        probe, "maixcam_bridge: receiver", predicate=lambda item: int(item[2]["session_conflict"]) == 2000
+    )
+    assert values["too_many_devices_from_source"] == "16" and values["internal_errors"] == "0"
+
+
+def test_replayed_older_session_is_refused_before_and_after_a_bridge_restart(ros_processes, topic_probe) -> None:
+    probe = topic_probe()
+    probe.subscribe("/faces", FaceExpressionArray)
+    probe.subscribe("/diagnostics", DiagnosticArray)
+    key = b"robot key"
+    params = {"hmac_key": key.decode(), "state_dir": str(ros_processes.log_dir / "bridge_state"), "max_age_ms": 0.0}
+    bridge, port = start_bridge(ros_processes, **params)
+    old = H.SimulatedCamera("cam-r", 100, key)
+    recorded = [old.meta()] + [old.frame() for _ in range(19)]  # an earlier session, recorded on the network
+    live_cam = H.SimulatedCamera("cam-r", 101, key)
+    sock, attacker = udp("127.0.0.2"), udp("127.0.0.1")
+
+    def run_live(frames: int) -> None:
+        sock.sendto(live_cam.meta(), ("127.0.0.1", port))
+        for k in range(frames):
+            sock.sendto(live_cam.frame(), ("127.0.0.1", port))
+            for i in range(20):  # replayed at 1000 datagrams/s
+                attacker.sendto(recorded[(k * 20 + i) % len(recorded)], ("127.0.0.1", port))
+            time.sleep(0.02)
+
+    try:
+        for d in recorded:  # the earlier session was live once
+            sock.sendto(d, ("127.0.0.1", port))
+        time.sleep(0.3)
+        before = until_published(probe, sock, port, live_cam)
+        run_live(100)
+        time.sleep(0.5)
+        assert len(faces_from(probe, "cam-r")) - before >= 99
+        assert bridge.stop() == 0
+        bridge, port = start_bridge(ros_processes, **params)  # restarted: the replay is still refused
+        for d in recorded:
+            attacker.sendto(d, ("127.0.0.1", port))
+        time.sleep(0.5)
+        before = until_published(probe, sock, port, live_cam)
+        run_live(100)
+        time.sleep(0.5)
+        assert len(faces_from(probe, "cam-r")) - before >= 99
+    finally:
+        sock.close()
+        attacker.close()
+    _, _, values = diagnostics_values(
+        probe, "maixcam_bridge: receiver", predicate=lambda item: int(item[2]["old_session"]) >= 2000
+    )
+    assert values["internal_errors"] == "0" and values["auth_errors"] == "0"

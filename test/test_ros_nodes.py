@@ -330,6 +330,57 @@ def test_compressed_images_and_undecodable_ones(graph: Graph) -> None:
     assert status.level in (bytes([0]), bytes([1]))
 
 
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_decompression_bombs_and_foreign_codecs_are_refused_small(graph: Graph) -> None:
+    """Issue 17: 30000x30000 JPEG/PNG headers, BMP and HDR data, any format string: refused from the header,
+    counted by kind, no memory peak (the JPEG alone decoded to 5.3 GB before)."""
+    from fer_ros.testing import hostile_input as H
+
+    node = f"{NSC}/expression_node"
+    process = next(p for p in graph.processes.processes if p.name == "expression_compressed")
+    baseline_mb = _peak_rss_mb(process.pid)
+    bombs = [
+        CompressedImage(format="jpeg", data=H.jpeg_bomb()),
+        CompressedImage(format="bgr8; jpeg compressed bgr8", data=H.jpeg_bomb()),
+        CompressedImage(format="png", data=H.png_bomb()),
+        CompressedImage(format="jpeg", data=H.bmp_rle_bomb()),
+        CompressedImage(format="bmp", data=H.bmp_rle_bomb()),
+        CompressedImage(format="hdr", data=H.hdr_header()),
+    ]
+    for bomb in bombs:
+        graph.publish(graph.compressed_pub, lambda b=bomb: b, 3, rate_hz=20)
+    jpeg = numpy_to_compressed(read_image(graph.media / "astronaut.png"), "jpeg")
+    stamps = graph.publish(graph.compressed_pub, lambda: jpeg, 3)
+    assert wait_for(lambda: graph.faces_for(stamps, f"{NSC}/faces"), 10, what="faces after the bombs")
+    status = graph.wait_for_status(
+        node, lambda s: int({kv.key: kv.value for kv in s.values}.get("bad_frames.unsupported_format", 0)) >= 6
+    )
+    values = {kv.key: kv.value for kv in status.values}
+    assert int(values["bad_frames.image_too_large"]) >= 9 and int(values["bad_frames.format_mismatch"]) >= 3
+    assert values["callback_errors"] == "0"
+    assert _peak_rss_mb(process.pid) - baseline_mb <= 50.0
+    assert process.is_running() and "Traceback" not in process.output()
+
+
+def test_raw_bytes_of_another_layout_are_refused(graph: Graph) -> None:
+    image = read_image(graph.media / "astronaut.png")
+    width = image.shape[1] // 4 * 4
+    mislabelled = numpy_to_image(np.ascontiguousarray(image[:, :width]), "bgr8")
+    mislabelled.encoding, mislabelled.width = "yuv422", width * 3 // 2  # consistent sizes, wrong layout
+    graph.publish(graph.image_pub, lambda: mislabelled, 3, rate_hz=20)
+    status = graph.wait_for_status(
+        f"{NS}/expression_node",
+        lambda s: int({kv.key: kv.value for kv in s.values}.get("bad_frames.layout_mismatch", 0)) >= 3,
+    )
+    assert status.level in (bytes([0]), bytes([1]))
+
+
 def test_a_camera_that_stops_turns_diagnostics_to_warn(graph: Graph) -> None:
     node = f"{NS}/expression_node"
     image = read_image(graph.media / "astronaut.png")

@@ -23,6 +23,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from fer_ros.core.errors import FerRosError
 from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
 from fer_ros.msg import FaceExpressionArray
+from fer_ros.ros.callback_guard import CallbackGuard, parameters_refused
 from fer_ros.ros.diagnostics import HealthLimits, ProcessingMonitor, to_diagnostic_status
 from fer_ros.ros.frame_slot import LatestSlot
 from fer_ros.ros.image_conversion import ENCODINGS, SUPPORTED_ENCODINGS, ImageConversionError, get_converter
@@ -117,6 +118,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         runtime=True,
     ),
     P(
+        "max_image_pixels",
+        4096 * 4096,
+        "images with more pixels (width x height; a compressed image's header is read before decoding) are "
+        "refused and counted as image_too_large",
+        range=(1, 2**31 - 1),
+        runtime=True,
+    ),
+    P(
         "input_timeout_s",
         2.0,
         "diagnostics WARN when no image arrived for this long, s",
@@ -205,8 +214,10 @@ def apply_runtime_settings(pipeline: ExpressionPipeline, changes: dict[str, Any]
             setattr(pipeline.config, name, field_value)
 
 
-def bad_frame_kind(msg: Any) -> str:
+def bad_frame_kind(msg: Any, error: BaseException | None = None) -> str:
     """A short, stable name for why an image message could not be used (a diagnostics counter key)."""
+    if getattr(error, "kind", ""):
+        return error.kind
     if isinstance(msg, CompressedImage):
         return "undecodable_compressed" if len(msg.data) else "empty_compressed"
     if msg.encoding not in SUPPORTED_ENCODINGS:
@@ -232,7 +243,7 @@ class ExpressionNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("expression_node", **node_kwargs)
         self._values = declare(self, PARAMETERS)
-        self._converter = get_converter()
+        self._converter = get_converter(max_pixels=self._values["max_image_pixels"])
         self.pipeline = ExpressionPipeline(pipeline_config(self._values))
         self._monitor = ProcessingMonitor(
             HealthLimits(**{name: self._values[name] for name in _HEALTH_FIELDS}), time.monotonic()
@@ -242,17 +253,23 @@ class ExpressionNode(Node):
         self._logged_kinds: set[str] = set()
         self._last_stamp_s: float | None = None
         self._slot: LatestSlot[_Frame] = LatestSlot()
+        self._guard = CallbackGuard(self)
+        guard = self._guard.wrap
 
         self._publisher = self.create_publisher(FaceExpressionArray, "faces", results_qos())
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", results_qos())
         if self._values["compressed"]:
             self._subscription = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_image, sensor_qos()
+                CompressedImage, "image/compressed", guard("image", self._on_image), sensor_qos()
             )
         else:
-            self._subscription = self.create_subscription(Image, "image", self._on_image, sensor_qos())
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
+            self._subscription = self.create_subscription(
+                Image, "image", guard("image", self._on_image), sensor_qos()
+            )
+        self.add_on_set_parameters_callback(
+            guard("set_parameters", self._on_set_parameters, parameters_refused)
+        )
+        self._diagnostics_timer = self.create_timer(1.0, guard("diagnostics", self._publish_diagnostics))
         self._worker = threading.Thread(target=self._work, name="expression_worker", daemon=True)
         self._worker.start()
         model = self.pipeline.classifier.model_path.name
@@ -281,6 +298,8 @@ class ExpressionNode(Node):
             self._pending.update({k: v for k, v in changes.items() if k in _PIPELINE_FIELDS})
         if "source" in changes:
             self._values["source"] = changes["source"]
+        if "max_image_pixels" in changes:
+            self._converter.max_pixels = changes["max_image_pixels"]
         if changes:
             self.get_logger().info("parameters changed: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         return SetParametersResult(successful=True)
@@ -293,7 +312,7 @@ class ExpressionNode(Node):
             "classifier_model": self.pipeline.classifier.model_path.name,
             "labels": ",".join(self.pipeline.labels),
         }
-        report = self._monitor.report(time.monotonic(), extra)
+        report = self._guard.annotate(self._monitor.report(time.monotonic(), extra))
         message = DiagnosticArray()
         message.header.stamp = self.get_clock().now().to_msg()
         name = f"{self.get_fully_qualified_name()}: facial expressions"
@@ -330,8 +349,13 @@ class ExpressionNode(Node):
             frame = self._slot.take(timeout_s=0.5)
             if frame is None:
                 continue
-            self._apply_pending()
-            self._process(frame)
+            try:
+                self._apply_pending()
+                self._process(frame)
+            except Exception as error:  # noqa: BLE001 - the worker thread must outlive any frame
+                self._monitor.on_finished()
+                if rclpy.ok(context=self.context):
+                    self._guard.record("worker", error)
 
     def _process(self, frame: _Frame) -> None:
         started = time.monotonic()
@@ -340,7 +364,7 @@ class ExpressionNode(Node):
         try:
             image = self._converter.to_bgr8(msg)
         except (ImageConversionError, ValueError) as error:
-            kind = bad_frame_kind(msg)
+            kind = bad_frame_kind(msg, error)
             self._monitor.on_bad_frame(kind)
             self._monitor.on_finished()
             self._log_once(kind, f"skipping an unusable image: {error}")

@@ -23,6 +23,7 @@ from fer_ros.core.mirroring import (
     MirrorPolicy,
 )
 from fer_ros.msg import ExpressionCommand, FaceExpressionArray
+from fer_ros.ros.callback_guard import CallbackGuard, parameters_refused
 from fer_ros.ros.config_files import find_config_file
 from fer_ros.ros.parameters import ParamSpec, check_changes, declare, spec_table
 from fer_ros.ros.qos import results_qos
@@ -118,12 +119,16 @@ class MirrorNode(Node):
         self.policy = MirrorPolicy(config, mapping)
         self._lock = threading.Lock()
         self._warned_labels: set[str] = set()
+        self._guard = CallbackGuard(self, own_diagnostics=True)
+        guard = self._guard.wrap
         self._publisher = self.create_publisher(ExpressionCommand, "expression_command", results_qos())
         self._subscription = self.create_subscription(
-            FaceExpressionArray, "faces", self._on_faces, results_qos()
+            FaceExpressionArray, "faces", guard("faces", self._on_faces), results_qos()
         )
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._timer = self.create_timer(1.0 / values["rate_hz"], self._tick)
+        self.add_on_set_parameters_callback(
+            guard("set_parameters", self._on_set_parameters, parameters_refused)
+        )
+        self._timer = self.create_timer(1.0 / values["rate_hz"], guard("tick", self._tick))
         self.get_logger().info(
             f"mirroring {self._subscription.topic_name} onto {self._publisher.topic_name} "
             f"at {values['rate_hz']} Hz"

@@ -24,6 +24,7 @@ from visualization_msgs.msg import ImageMarker, Marker, MarkerArray
 
 from fer_ros.core.render import confidence_color, render
 from fer_ros.msg import FaceExpressionArray
+from fer_ros.ros.callback_guard import CallbackGuard
 from fer_ros.ros.image_conversion import ImageConversionError, get_converter, numpy_to_compressed
 from fer_ros.ros.messages import msg_to_frame_result, stamp_to_nanoseconds
 from fer_ros.ros.parameters import ParamSpec, declare
@@ -43,6 +44,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     P("marker_depth_m", 1.0, "distance of the marker plane from the camera, m", range=(0.01, 100.0)),
     P("marker_scale_m_per_px", 0.002, "size of one image pixel on the marker plane, m", range=(1e-6, 1.0)),
     P("buffer_size", 30, "images kept while waiting for their results", range=(1, 1000)),
+    P(
+        "max_image_pixels",
+        4096 * 4096,
+        "images with more pixels (width x height; a compressed image's header is read before decoding) "
+        "are refused",
+        range=(1, 2**31 - 1),
+    ),
 )
 
 
@@ -116,10 +124,12 @@ class OverlayNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("overlay_node", **node_kwargs)
         self._values = values = declare(self, PARAMETERS)
-        self._converter = get_converter()
+        self._converter = get_converter(max_pixels=values["max_image_pixels"])
         self._matcher: StampMatcher[Any, Any] = StampMatcher(values["buffer_size"])
         self._logged: set[str] = set()
         self.published = 0
+        self._guard = CallbackGuard(self, own_diagnostics=True)
+        guard = self._guard.wrap
         self._image_pub = self.create_publisher(Image, "overlay/image", results_qos(1))
         self._compressed_pub = (
             self.create_publisher(CompressedImage, "overlay/image/compressed", results_qos(1))
@@ -134,12 +144,14 @@ class OverlayNode(Node):
             )
         if values["compressed"]:
             self._image_sub = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_image, sensor_qos(5)
+                CompressedImage, "image/compressed", guard("image", self._on_image), sensor_qos(5)
             )
         else:
-            self._image_sub = self.create_subscription(Image, "image", self._on_image, sensor_qos(5))
+            self._image_sub = self.create_subscription(
+                Image, "image", guard("image", self._on_image), sensor_qos(5)
+            )
         self._faces_sub = self.create_subscription(
-            FaceExpressionArray, "faces", self._on_faces, results_qos()
+            FaceExpressionArray, "faces", guard("faces", self._on_faces), results_qos()
         )
         self.get_logger().info(
             f"drawing {self._faces_sub.topic_name} on {self._image_sub.topic_name} "

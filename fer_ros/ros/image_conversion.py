@@ -8,7 +8,14 @@ conversions expect).
 
 ``step`` (bytes per row, possibly padded) and ``is_bigendian`` are honoured when reading; written messages
 have unpadded rows, little-endian unless asked otherwise. Inconsistent messages raise
-:class:`ImageConversionError`.
+:class:`ImageConversionError`, whose ``kind`` names the problem (a diagnostics counter key).
+
+Images off a topic are not trusted: a CompressedImage is decoded only when its ``format`` names JPEG or PNG
+(as image_transport writes it: ``"jpeg"``, ``"png"``, ``"bgr8; jpeg compressed bgr8"``...), its bytes are
+that codec, and its header's width x height is within the pixel budget (``max_pixels``, read before
+anything is decoded: a 600-byte JPEG can claim 30000 x 30000). Raw images over the budget are refused too,
+and 8-bit colour images whose bytes repeat with another pixel size than their encoding's (bgr8 bytes
+labelled yuv422, say) are refused as ``layout_mismatch`` where the image is colourful enough to tell.
 
 :func:`get_converter` picks the real cv_bridge when it imports and works, else this module.
 """
@@ -27,8 +34,18 @@ from fer_ros.core.errors import FerRosError
 _LOG = logging.getLogger(__name__)
 
 
+DEFAULT_MAX_PIXELS = 4096 * 4096  # 16.8 Mpx: a 4K camera fits; a decompression bomb does not
+
+
 class ImageConversionError(FerRosError, ValueError):
-    """A ROS image message cannot be converted (unknown encoding, wrong data length, undecodable bytes...)."""
+    """A ROS image message cannot be converted (unknown encoding, wrong data length, undecodable bytes...).
+
+    ``kind``: a short stable name of the problem when known (``image_too_large``, ``unsupported_format``...).
+    """
+
+    def __init__(self, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -71,12 +88,22 @@ def _layout(encoding: str) -> _Layout:
         ) from None
 
 
-def image_to_numpy(msg) -> np.ndarray:
+def _check_budget(width: int, height: int, max_pixels: int, what: str) -> None:
+    if width * height > max_pixels:
+        raise ImageConversionError(
+            f"{what} of {width}x{height} = {width * height} pixels is over the budget of {max_pixels} "
+            "(parameter max_image_pixels)",
+            "image_too_large",
+        )
+
+
+def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The pixels of a sensor_msgs/Image as a new array in the message's own layout (see module doc)."""
     layout = _layout(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise ImageConversionError(f"empty image ({width}x{height})")
+    _check_budget(width, height, max_pixels, f"a {msg.encoding} image")
     if msg.encoding in _PACKED_YUV and width % 2:
         raise ImageConversionError(f"{msg.encoding} image with an odd width {width} (pixels come in pairs)")
     bytes_per_pixel = layout.dtype.itemsize * layout.channels
@@ -92,6 +119,8 @@ def image_to_numpy(msg) -> np.ndarray:
             f"for a {width}x{height} {msg.encoding} image"
         )
     rows = data.reshape(height, step)[:, :row_bytes]
+    if layout.dtype == _U8 and layout.channels > 1:
+        _check_layout(rows, msg.encoding, 4 if layout.channels in (2, 4) else 3)
     dtype = layout.dtype
     if dtype.itemsize > 1:
         dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
@@ -144,34 +173,154 @@ def numpy_to_bgr8(array: np.ndarray, encoding: str) -> np.ndarray:
     return cv2.cvtColor(array, layout.to_bgr)
 
 
-def to_bgr8(msg) -> np.ndarray:
+_LAYOUT_SAMPLE_ROWS = 48
+_LAYOUT_RATIO = 2.5  # how much worse the claimed byte period must be than the other one to refuse
+
+
+def _check_layout(rows: np.ndarray, encoding: str, period: int) -> None:
+    """Refuse 8-bit colour bytes that repeat every ``7 - period`` bytes rather than every ``period``.
+
+    Neighbouring pixels are alike, so the bytes of one channel differ little from the same channel one pixel
+    on: every 3 bytes in bgr8/rgb8, every 4 in bgra8/rgba8 and packed 4:2:2 (U Y V Y). Bytes of a 3-byte
+    layout labelled as a 4-byte one (or the reverse) show a much smaller difference at the other period.
+    Grey images look alike at both periods and pass: the check only refuses what it can tell.
+    """
+    height = rows.shape[0]
+    sample = rows[:: max(1, height // _LAYOUT_SAMPLE_ROWS)].astype(np.int16)
+    if sample.shape[1] < 64:
+        return
+    claimed = float(np.abs(sample[:, period:] - sample[:, :-period]).mean())
+    other_period = 7 - period
+    other = float(np.abs(sample[:, other_period:] - sample[:, :-other_period]).mean())
+    if claimed > _LAYOUT_RATIO * other + 2.0:
+        raise ImageConversionError(
+            f"the bytes of this {encoding} image repeat every {other_period} bytes, not every {period} "
+            f"(mean neighbour difference {other:.1f} vs {claimed:.1f}): the encoding does not match the data",
+            "layout_mismatch",
+        )
+
+
+def to_bgr8(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Any supported sensor_msgs/Image, or a CompressedImage, as an HxWx3 uint8 BGR array."""
     if hasattr(msg, "format") and not hasattr(msg, "encoding"):
-        return compressed_to_bgr8(msg)
-    return numpy_to_bgr8(image_to_numpy(msg), msg.encoding)
+        return compressed_to_bgr8(msg, max_pixels)
+    return numpy_to_bgr8(image_to_numpy(msg, max_pixels), msg.encoding)
 
 
-def _decode(msg, flags: int) -> np.ndarray:
+_CODECS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def compressed_codec(image_format: str) -> str:
+    """``"jpeg"`` or ``"png"``: the codec a CompressedImage ``format`` names, as image_transport's compressed
+    plugin writes it (``"jpeg"``, ``"png"``, ``"bgr8; jpeg compressed bgr8"``, ``"mono8; png compressed
+    mono8"``...); ImageConversionError (``unsupported_format``) for anything else."""
+    text = str(image_format).strip().lower()
+    words = text.rsplit(";", 1)[-1].split()
+    codec = _CODECS.get(words[0]) if words and "compresseddepth" not in text else None
+    if codec is None:
+        raise ImageConversionError(
+            f"compressed image format {image_format!r} names no codec decoded here (jpeg or png)",
+            "unsupported_format",
+        )
+    return codec
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of the one frame header (SOFn) before the first scan; ValueError when there is none,
+    several, or the markers do not follow each other."""
+    pos, size, frames = 2, len(data), []
+    while pos + 4 <= size:
+        if data[pos] != 0xFF:
+            raise ValueError(f"no JPEG marker at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: the headers are over
+            break
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2:
+            raise ValueError(f"JPEG segment length {length} at byte {pos}")
+        if marker in _JPEG_SOF:
+            if pos + 9 > size:
+                raise ValueError("JPEG frame header cut short")
+            height = int.from_bytes(data[pos + 5 : pos + 7], "big")
+            frames.append((int.from_bytes(data[pos + 7 : pos + 9], "big"), height))
+        pos += 2 + length
+    if len(frames) != 1:
+        raise ValueError(f"{len(frames)} JPEG frame headers before the first scan (expected 1)")
+    return frames[0]
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        raise ValueError("the first PNG chunk is not IHDR")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def compressed_size(msg) -> tuple[str, int, int]:
+    """(codec, width, height) of a CompressedImage from its ``format`` and its header, decoding nothing.
+
+    ImageConversionError: ``empty_compressed``, ``unsupported_format`` (format names another codec),
+    ``format_mismatch`` (the bytes are not that codec), ``undecodable_compressed`` (no readable size).
+    """
+    data = bytes(msg.data[:8]) if len(msg.data) else b""
+    if not data:
+        raise ImageConversionError(f"empty compressed image (format {msg.format!r})", "empty_compressed")
+    codec = compressed_codec(msg.format)
+    magic_ok = data.startswith(b"\xff\xd8") if codec == "jpeg" else data.startswith(_PNG_SIGNATURE)
+    if not magic_ok:
+        raise ImageConversionError(
+            f"format {msg.format!r} says {codec}, but the data does not start like {codec} ({data[:8]!r})",
+            "format_mismatch",
+        )
+    raw = msg.data if isinstance(msg.data, bytes) else memoryview(msg.data).tobytes()
+    try:
+        width, height = _jpeg_size(raw) if codec == "jpeg" else _png_size(raw)
+    except ValueError as error:
+        raise ImageConversionError(
+            f"cannot decode the compressed image: unreadable {codec} header ({error})", "undecodable_compressed"
+        ) from None
+    if width == 0 or height == 0:
+        raise ImageConversionError(
+            f"cannot decode the compressed image: its {codec} header says {width}x{height}", "undecodable_compressed"
+        )
+    return codec, width, height
+
+
+def check_compressed(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, int, int]:
+    """:func:`compressed_size`, then the pixel budget (``image_too_large``)."""
+    codec, width, height = compressed_size(msg)
+    _check_budget(width, height, max_pixels, f"a {codec} image")
+    return codec, width, height
+
+
+def _decode(msg, flags: int, max_pixels: int) -> np.ndarray:
+    check_compressed(msg, max_pixels)
     data = np.frombuffer(msg.data, dtype=np.uint8)
-    if data.size == 0:
-        raise ImageConversionError(f"empty compressed image (format {msg.format!r})")
     image = cv2.imdecode(data, flags)
     if image is None or image.size == 0:
         raise ImageConversionError(
-            f"cannot decode the {data.size}-byte compressed image (format {msg.format!r})"
+            f"cannot decode the {data.size}-byte compressed image (format {msg.format!r})",
+            "undecodable_compressed",
         )
     return image
 
 
-def compressed_to_numpy(msg) -> np.ndarray:
+def compressed_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a sensor_msgs/CompressedImage (jpeg, png) keeping its depth and channels (gray, BGR, BGRA,
     16-bit png)."""
-    return _decode(msg, cv2.IMREAD_UNCHANGED)
+    return _decode(msg, cv2.IMREAD_UNCHANGED, max_pixels)
 
 
-def compressed_to_bgr8(msg) -> np.ndarray:
+def compressed_to_bgr8(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a sensor_msgs/CompressedImage (jpeg, png) to HxWx3 uint8 BGR."""
-    return _decode(msg, cv2.IMREAD_COLOR)
+    return _decode(msg, cv2.IMREAD_COLOR, max_pixels)
 
 
 def numpy_to_compressed(array: np.ndarray, image_format: str = "jpeg", header=None, jpeg_quality: int = 90):
@@ -205,13 +354,14 @@ def numpy_to_compressed(array: np.ndarray, image_format: str = "jpeg", header=No
 
 
 class NumpyImageConverter:
-    """The project's own converter (this module)."""
+    """The project's own converter (this module); ``max_pixels``: the budget of images it reads."""
 
     name = "fer_ros"
+    max_pixels = DEFAULT_MAX_PIXELS
 
     def to_bgr8(self, msg) -> np.ndarray:
         """Image or CompressedImage -> HxWx3 uint8 BGR."""
-        return to_bgr8(msg)
+        return to_bgr8(msg, self.max_pixels)
 
     def to_image(self, array: np.ndarray, encoding: str = "bgr8", header=None):
         """Array -> sensor_msgs/Image."""
@@ -233,6 +383,10 @@ class CvBridgeImageConverter(NumpyImageConverter):
 
     def to_bgr8(self, msg) -> np.ndarray:
         """Image or CompressedImage -> HxWx3 uint8 BGR via cv_bridge."""
+        if hasattr(msg, "format") and not hasattr(msg, "encoding"):
+            check_compressed(msg, self.max_pixels)  # cv_bridge decodes whatever it is given
+        else:
+            _check_budget(int(msg.width), int(msg.height), self.max_pixels, f"a {msg.encoding} image")
         try:
             if hasattr(msg, "format") and not hasattr(msg, "encoding"):
                 return self._bridge.compressed_imgmsg_to_cv2(msg, "bgr8")
@@ -248,8 +402,14 @@ class CvBridgeImageConverter(NumpyImageConverter):
             raise ImageConversionError(f"cv_bridge cannot convert the array: {error}") from error
 
 
-def get_converter(prefer_cv_bridge: bool = True) -> NumpyImageConverter:
+def get_converter(prefer_cv_bridge: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> NumpyImageConverter:
     """The real cv_bridge when it imports and works, else this module's converter."""
+    converter = _make_converter(prefer_cv_bridge)
+    converter.max_pixels = max_pixels
+    return converter
+
+
+def _make_converter(prefer_cv_bridge: bool) -> NumpyImageConverter:
     if prefer_cv_bridge:
         try:
             from cv_bridge import CvBridge, CvBridgeError
