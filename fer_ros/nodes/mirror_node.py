@@ -48,10 +48,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         range=(1.0, 100.0),
         runtime=True,
     ),
-    P("min_confidence", 0.4, "least score of an expression to be shown", range=(0.0, 1.0), runtime=True),
+    P("min_confidence", 0.5, "least score of an expression to be shown", range=(0.0, 1.0), runtime=True),
     P(
         "hysteresis_margin",
-        0.15,
+        0.3,
         "a new expression must beat the shown one's score by this margin",
         range=(0.0, 1.0),
         runtime=True,
