@@ -68,8 +68,8 @@ class CallbackErrors:
         text = f"unexpected {kind} in {where}, the node goes on: {error!r}"
         if skipped:
             text += f" ({skipped} more errors in {where} were not logged)"
-        if first:
-            frames = traceback.extract_tb(error.__traceback__)[-3:]
+        frames = traceback.extract_tb(error.__traceback__)[-3:] if first else []
+        if frames:
             text += "\n" + "".join(traceback.format_list(frames)).rstrip()
         self._log(text)
 
