@@ -14,6 +14,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from fer_ros.msg import ExpressionCommand, FaceExpressionArray
+from fer_ros.ros.callback_guard import CallbackGuard
 from fer_ros.ros.face_summary import FaceSummary, summary_table  # noqa: F401 (summary_table: re-exported)
 from fer_ros.ros.image_conversion import ImageConversionError, to_bgr8
 from fer_ros.ros.messages import stamp_to_seconds
@@ -52,10 +53,14 @@ class RunRecorder(Node):
         self._last_command: str | None = None
         self._start_stamp_s: float | None = None
         self._command_text = ""
+        self._guard = CallbackGuard(self)
+        guard = self._guard.wrap
         if record_video:
-            self.create_subscription(Image, "overlay/image", self._on_image, results_qos(10))
-        self.create_subscription(FaceExpressionArray, "faces", self._on_faces, results_qos(50))
-        self.create_subscription(ExpressionCommand, "expression_command", self._on_command, results_qos(50))
+            self.create_subscription(Image, "overlay/image", guard("image", self._on_image), results_qos(10))
+        self.create_subscription(FaceExpressionArray, "faces", guard("faces", self._on_faces), results_qos(50))
+        self.create_subscription(
+            ExpressionCommand, "expression_command", guard("command", self._on_command), results_qos(50)
+        )
 
     def _t(self, stamp_s: float) -> float:
         if self._start_stamp_s is None:
