@@ -1,13 +1,17 @@
-"""Fuzz the MaixCAM decoder: random, truncated, mutated and re-checksummed datagrams.
+"""Fuzz the MaixCAM decoder: random, truncated, mutated and re-checksummed datagrams, and META JSON with
+hostile values (issue 17: NaN, Infinity, 1e999, 400-digit integers, deep nesting, control characters).
 
-The decoder must return a message or raise a ProtocolError subclass, nothing else, on every input. Mutations
-are re-sealed with a correct CRC (and HMAC) in most cases, so they reach the length and field checks instead
-of stopping at the checksum.
+The decoder must return a message or raise a ProtocolError subclass, nothing else, on every input, and
+whatever it returns must be bounded (finite numbers, printable labels, capture <= send). Mutations are
+re-sealed with a correct CRC (and HMAC) in most cases, so they reach the length and field checks instead of
+stopping at the checksum. The receiver and its diagnostics then take the same stream without raising.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
+import math
 import random
 import struct
 import time
@@ -16,7 +20,12 @@ from collections import Counter
 
 from maixcam_bridge import fer_maix_protocol as P
 
-FUZZ_INPUTS = 120_000
+FUZZ_INPUTS = 250_000
+HOSTILE_JSON = [
+    b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999", b"1" + b"0" * 400, b"-" + b"9" * 25, b"1e308",
+    b'"' + b"x" * 2000 + b'"', b"[" * 50 + b"]" * 50, b'{"a":' * 20 + b"1" + b"}" * 20, b'"\\ud800"',
+    b'"a\\nb"', b"true", b"null", b"[]", b"{}", b'"\\u0000"',
+]  # fmt: skip
 KEY = b"fuzz key"
 
 
@@ -80,6 +89,45 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
     return bytes(b)
 
 
+def hostile_meta(rng: random.Random) -> bytes:
+    """A META whose JSON has a hostile value in a known key, an unknown key or the labels."""
+    value = rng.choice(HOSTILE_JSON)
+    key = rng.choice([b"fps", b"temperature_c", b"send_errors", b"timings_ms", b"frame", b"new_key"])
+    labels = rng.choice([b'["happy","sad"]', b'["a\\nb","c"]', b"[" + value + b"]", value])
+    payload = b'{"labels":' + labels + b',"' + key + b'":' + value + b"}"
+    if rng.random() < 0.3:
+        payload = b'{"labels":["happy"],"labels":["sad"]}'
+    header = P.encode_meta("dev", 1, rng.randrange(1 << 32), 10, {"labels": ["x"]})[: P.META_HEADER_SIZE]
+    return reseal(header + payload + b"\0\0\0\0", False)
+
+
+def check_bounded(msg) -> None:
+    """What a decoded message may hold: finite bounded numbers, printable labels, sane times."""
+    assert msg.send_time_us < P.MAX_TIME_US
+    if isinstance(msg, P.FrameMessage):
+        assert msg.capture_time_us <= msg.send_time_us
+        return
+    assert all(P.valid_label(label) for label in msg.labels)
+
+    def walk(value, depth=0):
+        assert depth <= 8
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v, depth + 1)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, depth + 1)
+        elif isinstance(value, float):
+            assert math.isfinite(value)
+        elif isinstance(value, int):
+            assert abs(value) < 10**19
+        elif isinstance(value, str):
+            assert len(value) <= 1024
+
+    walk(msg.info)
+    json.dumps(msg.info, allow_nan=False)
+
+
 def test_decoder_only_ever_raises_protocol_errors() -> None:
     rng = random.Random(20240617)
     base = seeds()
@@ -87,8 +135,10 @@ def test_decoder_only_ever_raises_protocol_errors() -> None:
     unexpected: list[tuple[bytes, BaseException]] = []
     start = time.perf_counter()
     for i in range(FUZZ_INPUTS):
-        mode = i % 4
-        if mode == 0:
+        mode = i % 5
+        if mode == 4:
+            data = hostile_meta(rng)
+        elif mode == 0:
             data = rng.randbytes(rng.choice([0, 1, 3, 4, 10, 45, 46, 64, 68, 100, 1400, rng.randrange(2000)]))
             if rng.random() < 0.5:
                 data = P.MAGIC + bytes([1]) + data[5:]
@@ -102,8 +152,11 @@ def test_decoder_only_ever_raises_protocol_errors() -> None:
                 signed = bool(data[7] & P.FLAG_HMAC) and len(data) > P.HMAC_SIZE + 4
                 data = reseal(data, signed)
         key = KEY if rng.random() < 0.2 else None
+        if mode == 4:
+            key = None
         try:
             msg = P.decode(data, key)
+            check_bounded(msg)
             outcomes["ok:" + type(msg).__name__] += 1
         except P.ProtocolError as exc:
             outcomes[type(exc).__name__] += 1
@@ -112,7 +165,7 @@ def test_decoder_only_ever_raises_protocol_errors() -> None:
     elapsed = time.perf_counter() - start
     total = sum(outcomes.values()) + len(unexpected)
     print(f"\nfuzz: {total} datagrams in {elapsed:.1f} s, outcomes {dict(outcomes)}")
-    assert total >= 100_000
+    assert total >= 200_000
     assert not unexpected, [(d.hex(), repr(e)) for d, e in unexpected[:5]]
     # the fuzzer must reach the deep checks, not only the magic and the CRC
     for kind in (
@@ -127,3 +180,26 @@ def test_decoder_only_ever_raises_protocol_errors() -> None:
     ):
         assert outcomes[kind] > 0, kind
     assert outcomes["ok:FrameMessage"] > 0 and outcomes["ok:MetaMessage"] > 0
+
+
+def test_receiver_and_diagnostics_take_any_datagram() -> None:
+    """The bridge's logic without ROS: decoding, trust, sessions, clock, health reports, on fuzzed input."""
+    from fer_ros.maixcam.health import BridgeHealth
+    from fer_ros.maixcam.receiver import MaixReceiver, ReceiverConfig
+    from fer_ros.testing.hostile_input import SimulatedCamera, bignum_metas, hostile_frames, random_datagrams
+
+    rng = random.Random(17)
+    for key in (None, KEY):
+        rx = MaixReceiver(ReceiverConfig(hmac_key=key, max_age_ms=0, max_devices=8, max_devices_per_source=2))
+        health = BridgeHealth(rx, 2.0, 0)
+        cams = [SimulatedCamera(f"cam{i}", 1 + i, key) for i in range(3)]
+        base = [c.meta() for c in cams] + [c.frame() for c in cams for _ in range(5)] + seeds()
+        base += bignum_metas("cam0", 1, 50) + hostile_frames("cam0", 1, 60)
+        host_ns = 10**12
+        for n, data in enumerate(random_datagrams(rng, base, 20_000) + [hostile_meta(rng) for _ in range(5000)]):
+            host_ns += rng.randrange(0, 5_000_000)
+            rx.handle(data, f"10.0.0.{n % 5}", host_ns, n % 3)
+            if n % 500 == 0:
+                health.receiver_report(host_ns)
+                health.device_reports(host_ns)
+        assert rx.counters.datagrams == 25_000 and rx.counters.rejected > 0
