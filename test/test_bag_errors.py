@@ -145,3 +145,28 @@ def test_ctrl_c_closes_the_output_and_marks_it_partial(tmp_path: Path, shared_di
     assert len(messages) == written  # every processed frame is in the bag
     assert main(["bag", "report", str(out), "--out", str(tmp_path / "report")]) == 0
     assert '"partial": true' in (tmp_path / "report" / "timeline.json").read_text()
+
+
+def test_unusable_frames_inside_a_bag_are_skipped_and_counted(tmp_path: Path, frames, capsys) -> None:
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from fer_ros.bag.types import IMAGE, typestore
+    from fer_ros.testing.bags import image_message
+
+    store = typestore()
+    with Writer(tmp_path / "in", version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection("/camera/image_raw", IMAGE, typestore=store)
+        for i, frame in enumerate(frames):
+            msg = image_message(frame)
+            if i == 1:
+                msg.data = msg.data[:1000]  # data shorter than step * height
+            data = bytes(store.serialize_cdr(msg, IMAGE))
+            if i == 2:
+                data = data[:40]  # not even a whole message
+            writer.write(connection, frame.stamp_ns, data)
+    assert main(["bag", "process", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "2 of 4 frames processed" in captured.out
+    assert "1 frames skipped: invalid_image" in captured.out and "1 frames skipped: undeserializable" in captured.out
+    assert "Traceback" not in captured.err
+    assert len(read_rosbags(tmp_path / "out", "/camera/faces")[1]) == 2
