@@ -21,12 +21,23 @@ PYTEST_ARGS ?=
 PYTEST_TIMEOUT ?= 300
 
 REQUIREMENTS := requirements/runtime.txt requirements/build.txt requirements/dev.txt requirements/lock.txt
-INTERFACE_INPUTS := $(wildcard msg/*.msg) CMakeLists.txt package.xml
+# launch/ and config/ are installed as per-file links (share/fer_ros): a new file there re-runs the install.
+INTERFACE_INPUTS := $(wildcard msg/*.msg cmake/*.cmake launch config) CMakeLists.txt package.xml
+# ROS 2 launch, launch_testing and the ros2 command: on no registry; wheels from this mirror (ros-tools/README.md).
+ROS_TOOLS_MIRROR ?= $(SHARED)/ros-tools
+ROS_TOOLS_WHEELS := $(wildcard $(ROS_TOOLS_MIRROR)/wheels/*.whl)
+CMAKE_ROS = export AMENT_PREFIX_PATH=$(VENV) PATH=$(VENV)/bin:$$PATH; \
+	cmake -S $(1) -B $(2) -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) -DBUILD_TESTING=OFF \
+		-DCMAKE_BUILD_TYPE=Release --log-level=WARNING $(3) >$(2)/configure.log 2>&1 \
+		|| { cat $(2)/configure.log; exit 1; }; \
+	cmake --build $(2) -j $(JOBS) >$(2)/build.log 2>&1 || { tail -50 $(2)/build.log; exit 1; }; \
+	cmake --install $(2) >$(2)/install.log 2>&1 || { cat $(2)/install.log; exit 1; }
 
-.PHONY: help setup setup-train model model-fer2013 models interfaces lint format test demo lock clean distclean
+.PHONY: help setup setup-train model model-fer2013 models interfaces ros-tools lint format test demo lock clean distclean
 
 help:
-	@echo "make setup   create .venv: pinned requirements, messages built by rosidl, fer_ros editable, models"
+	@echo "make setup   create .venv: pinned requirements, messages built by rosidl, fer_ros editable, models,"
+	@echo "             ROS 2 launch/launch_testing/ros2 CLI from ROS_TOOLS_MIRROR or a ROS 2 install"
 	@echo "make demo    setup, then run the ROS 2 graph on a sample video: build/demo/annotated.mp4 + summary"
 	@echo "make test    setup, ruff, pytest (PYTEST_ARGS='-m \"not ros\"' to skip the DDS tests)"
 	@echo "make model   retrain the default FER+ model (base, teachers, distilled student; TEACHERS= TRAIN_DEVICE=cuda)"
@@ -35,9 +46,10 @@ help:
 	@echo "make lock    re-pin requirements/lock.txt from the current venv"
 	@echo "make clean   remove build outputs (keeps .venv); make distclean also removes .venv"
 	@echo "Variables: MODEL_MIRROR=$(MODEL_MIRROR)  MEDIA_MIRROR=$(MEDIA_MIRROR)  DEMO_SOURCE=..."
+	@echo "           ROS_TOOLS_MIRROR=$(ROS_TOOLS_MIRROR)"
 	@echo "           FER_ROS_MODEL_DIR=$${FER_ROS_MODEL_DIR:-~/.cache/fer_ros/models}"
 
-setup: $(STAMPS)/editable models
+setup: $(STAMPS)/editable models ros-tools
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,13 +62,7 @@ $(STAMPS)/requirements: $(REQUIREMENTS) | $(PY)
 # Messages: rosidl via CMake into the venv prefix (see CMakeLists.txt, FER_ROS_EDITABLE_PYTHON).
 $(STAMPS)/interfaces: $(STAMPS)/requirements $(INTERFACE_INPUTS)
 	@command -v cmake >/dev/null || { echo "cmake not found: apt-get install cmake g++" >&2; exit 1; }
-	mkdir -p $(BUILD_DIR); export AMENT_PREFIX_PATH=$(VENV) PATH=$(VENV)/bin:$$PATH; \
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) \
-		-DFER_ROS_EDITABLE_PYTHON=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release --log-level=WARNING \
-		>$(BUILD_DIR)/configure.log 2>&1 || { cat $(BUILD_DIR)/configure.log; exit 1; }; \
-	cmake --build $(BUILD_DIR) -j $(JOBS) >$(BUILD_DIR)/build.log 2>&1 \
-		|| { tail -50 $(BUILD_DIR)/build.log; exit 1; }; \
-	cmake --install $(BUILD_DIR) >$(BUILD_DIR)/install.log 2>&1 || { cat $(BUILD_DIR)/install.log; exit 1; }
+	mkdir -p $(BUILD_DIR); $(call CMAKE_ROS,.,$(BUILD_DIR),-DFER_ROS_EDITABLE_PYTHON=ON)
 	@touch $@
 
 # fer_ros from this checkout, as a path entry (.pth) so that `fer_ros` is the repository's package and its
@@ -64,6 +70,10 @@ $(STAMPS)/interfaces: $(STAMPS)/requirements $(INTERFACE_INPUTS)
 $(STAMPS)/editable: $(STAMPS)/interfaces setup.py
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation \
 		--config-settings editable_mode=compat -e .
+	@# Every Python of the venv (ros2, launch, the nodes) finds the venv's ament index, after any prefix the
+	@# user sourced (a colcon install, /opt/ros): `source .venv/bin/activate` is all the environment needed.
+	echo 'import os, sys; os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join(dict.fromkeys([*filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)), sys.prefix]))' \
+		> $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/fer_ros_ament_prefix.pth
 	env -i $(PY) -c 'import fer_ros, fer_ros.msg, sys; \
 		sys.exit(0 if fer_ros.__file__ == "$(CURDIR)/fer_ros/__init__.py" else \
 		"fer_ros resolves to " + fer_ros.__file__ + ", not this checkout")'
@@ -79,6 +89,28 @@ models: $(STAMPS)/editable
 	fi
 
 interfaces: $(STAMPS)/interfaces
+
+# ROS 2 tooling (launch, launch_ros, launch_testing, ros2 CLI): a sourced ROS 2 install has it already; else the
+# mirror's wheels, installed by file path (PyPI has unrelated projects with the same names), their pinned PyPI
+# dependencies, and composition_interfaces (imported by launch_ros) built with rosidl like our messages.
+# Neither: one line, and the launch tests skip saying why. `make demo` needs none of it.
+ros-tools: $(STAMPS)/editable
+	@if $(PY) -c 'import launch_ros, ros2cli' 2>/dev/null && [ ! -e $(STAMPS)/ros-tools ]; then \
+		echo "ROS 2 tooling: using $$($(PY) -c 'import launch_ros, os; print(os.path.dirname(launch_ros.__file__))')"; \
+	elif [ -n "$(ROS_TOOLS_WHEELS)" ]; then \
+		$(MAKE) --no-print-directory $(STAMPS)/ros-tools; \
+	else \
+		echo "ROS 2 tooling not installed: no ROS 2 install sourced and no mirror at $(ROS_TOOLS_MIRROR)" \
+			"(set ROS_TOOLS_MIRROR): ros2 launch and the launch tests are unavailable; make demo works without"; \
+	fi
+
+$(STAMPS)/ros-tools: $(ROS_TOOLS_WHEELS) requirements/ros-tools.txt $(STAMPS)/interfaces
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(ROS_TOOLS_WHEELS)
+	$(PY) -m pip install --disable-pip-version-check -q -c requirements/lock.txt -r requirements/ros-tools.txt
+	mkdir -p build/composition_interfaces
+	$(call CMAKE_ROS,$(ROS_TOOLS_MIRROR)/src/composition_interfaces,build/composition_interfaces,\
+		-DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/ros_wheels_include_dirs.cmake)
+	@touch $@
 
 # Training extra: PyTorch's CPU build (torch==2.13.0 installs from this machine's local disk) and onnx.
 setup-train: $(STAMPS)/train

@@ -3,6 +3,10 @@
     ros2 launch fer_ros fer.launch.py camera_topic:=/camera/image_raw
     ros2 launch fer_ros fer.launch.py camera_topic:=/camera/image_raw compressed:=true namespace:=head
     ros2 launch fer_ros fer.launch.py camera_source:=/path/to/video.mp4     # no camera: play a file
+    ros2 launch fer_ros fer.launch.py camera_source:=0 rviz:=true            # a webcam, shown in rviz2
+
+Every node gets config/fastdds_large_images.xml (large_images_profile:=false turns that off): a camera driver
+started elsewhere needs it too, see README.md.
 
 The same graph runs without ROS launch as ``fer-ros run [--config config/fer.yaml]``.
 """
@@ -13,6 +17,8 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, NotEqualsSubstitution, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from fer_ros.ros.launch_actions import large_images_profile, rviz, sigterm_stops_cleanly
 
 ARGUMENTS = (
     ("camera_topic", "/camera/image_raw", "sensor_msgs/Image topic of the camera (its /compressed with "
@@ -25,6 +31,8 @@ ARGUMENTS = (
     ("mirror", "true", "start mirror_node (robot expression commands)"),
     ("camera_source", "", "start camera_node on this video file, image folder or webcam index; empty: use "
      "the camera topic as it is"),
+    ("rviz_config", PathJoinSubstitution([FindPackageShare("fer_ros"), "config", "fer.rviz"]),
+     "rviz2 configuration used with rviz:=true"),
 )
 
 
@@ -76,4 +84,13 @@ def generate_launch_description() -> LaunchDescription:
     )
     arguments = [DeclareLaunchArgument(name, default_value=default, description=description)
                  for name, default, description in ARGUMENTS]
-    return LaunchDescription([*arguments, camera, expression, overlay, mirror])
+    return LaunchDescription([
+        *arguments,
+        *large_images_profile(),
+        *sigterm_stops_cleanly(),
+        camera,
+        expression,
+        overlay,
+        mirror,
+        *rviz(LaunchConfiguration("rviz_config")),
+    ])

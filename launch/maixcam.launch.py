@@ -15,6 +15,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from fer_ros.ros.launch_actions import large_images_profile, sigterm_stops_cleanly
+
 ARGUMENTS = (
     ("config", PathJoinSubstitution([FindPackageShare("fer_ros"), "config", "maixcam.yaml"]),
      "parameter file of the bridge"),
@@ -49,4 +51,4 @@ def generate_launch_description() -> LaunchDescription:
     )
     arguments = [DeclareLaunchArgument(name, default_value=default, description=description)
                  for name, default, description in ARGUMENTS]
-    return LaunchDescription([*arguments, bridge, mirror])
+    return LaunchDescription([*arguments, *large_images_profile(), *sigterm_stops_cleanly(), bridge, mirror])

@@ -76,6 +76,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--record-bag-camera", action="store_true", help="with --record-bag, record the camera topic too"
     )
     parser.add_argument(
+        "--no-large-images-profile",
+        dest="large_images_profile",
+        action="store_false",
+        help="do not apply config/fastdds_large_images.xml (applied unless a Fast DDS profile is already set "
+        "or RMW_IMPLEMENTATION is not Fast DDS)",
+    )
+    parser.add_argument(
         "--ros-args",
         dest="ros_args",
         nargs=argparse.REMAINDER,
@@ -111,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         record_dir=args.record,
         record_bag_dir=args.record_bag,
         record_bag_camera=args.record_bag_camera,
+        large_images_profile=args.large_images_profile,
         ros_args=ros_args,
     )
     if options.duration_s is None and not options.camera_source:

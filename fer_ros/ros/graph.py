@@ -38,6 +38,7 @@ class GraphOptions:
     record_dir: Path | None = None
     record_bag_dir: Path | None = None  # fer-ros run --record-bag: an MCAP bag of the results
     record_bag_camera: bool = False  # ... with the camera topic too
+    large_images_profile: bool = True
     ros_args: list[str] = field(default_factory=list)
 
 
@@ -69,9 +70,18 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
 
     With ``record_dir``, also writes ``annotated.mp4`` and ``summary.json`` there (see recorder.py).
     """
+    import os
+
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
+    from fer_ros.ros.dds_profile import large_images_profile_env
+    from fer_ros.ros.spin import ignore_shutdown_signals
+
+    if options.large_images_profile:  # before the first participant is created
+        variables, reason = large_images_profile_env(os.environ)
+        os.environ.update(variables)
+        _LOG.info(reason)
     args = ["fer-ros-run", "--ros-args"]
     if options.config is not None:
         args += ["--params-file", str(options.config)]
@@ -126,7 +136,10 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
             on_ready(nodes)
         reason = _wait(options, nodes, executor)
         _LOG.info("stopping: %s", reason)
+    except KeyboardInterrupt:
+        reason = "interrupted"
     finally:
+        ignore_shutdown_signals()
         executor.shutdown(timeout_sec=2.0)
         if spin_thread is not None:
             spin_thread.join(timeout=5.0)
