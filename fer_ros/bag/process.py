@@ -162,7 +162,7 @@ def process_bag(
     out_path = Path(out_path)
     if out_path.exists():
         raise BagError(f"{out_path} exists already: choose another --out or remove it")
-    store = typestore()
+    typestore()  # fails early when the fer_ros message definitions cannot be found
     with reading(in_path) as bag:
         chosen, notes = choose_image_topics(bag, options.topics)
         notes = bag.notes + notes
@@ -192,24 +192,12 @@ def process_bag(
         except (WriterError, OSError) as error:
             raise BagError(f"cannot create {out_path}: {error}") from None
         streams: dict[str, _Stream] = {}
-        for topic, conns in chosen.items():
-            namespace = results_namespace(topic, conns[0].msgtype)
-            faces_topic = f"{namespace}/faces"
-            overlay_topic = f"{namespace}/overlay/image/compressed" if options.overlay else None
-            stats = TopicStats(topic, conns[0].msgtype, faces_topic, overlay_topic, sum(c.msgcount for c in conns))
-            stream_pipeline = pipeline if not streams else ExpressionPipeline(
-                config, detector=pipeline.detector, classifier=pipeline.classifier
-            )
-            streams[topic] = _Stream(
-                stats,
-                stream_pipeline,
-                writer.add_connection(faces_topic, FACE_EXPRESSION_ARRAY, typestore=store),
-                writer.add_connection(overlay_topic, COMPRESSED_IMAGE, typestore=store) if overlay_topic else None,
-            )
         started = time.monotonic()
         complete = False
         stopped = "error"
         try:
+            for topic, conns in chosen.items():
+                streams[topic] = _open_stream(writer, topic, conns, pipeline, options)
             _run(bag, connections, streams, writer, options, progress)
             complete, stopped = True, "finished"
         except KeyboardInterrupt:
@@ -238,6 +226,21 @@ def process_bag(
         "frames_per_second": round(processed / elapsed, 1) if elapsed > 0 else None,
         "topics": [s.stats.to_dict() for s in streams.values()],
     }
+
+
+def _open_stream(writer: Any, topic: str, connections: list[Any], first: ExpressionPipeline, options: ProcessOptions):
+    """The output topics of one image topic, and its own pipeline (tracks) sharing ``first``'s models."""
+    store = typestore()
+    namespace = results_namespace(topic, connections[0].msgtype)
+    faces_topic = f"{namespace}/faces"
+    overlay_topic = f"{namespace}/overlay/image/compressed" if options.overlay else None
+    stats = TopicStats(topic, connections[0].msgtype, faces_topic, overlay_topic, sum(c.msgcount for c in connections))
+    return _Stream(
+        stats,
+        ExpressionPipeline(first.config, detector=first.detector, classifier=first.classifier),
+        writer.add_connection(faces_topic, FACE_EXPRESSION_ARRAY, typestore=store),
+        writer.add_connection(overlay_topic, COMPRESSED_IMAGE, typestore=store) if overlay_topic else None,
+    )
 
 
 def _run(
@@ -274,9 +277,11 @@ def _run(
         heapq.heappush(heap, (stamp_ns, sequence, connection.topic, log_ns, msg))
         sequence += 1
         if len(heap) > options.reorder_window:
-            _process_frame(streams, writer, options, *heapq.heappop(heap))
+            stamp_ns, _, topic, log_ns, msg = heapq.heappop(heap)
+            _process_frame(streams[topic], writer, options, stamp_ns, log_ns, msg)
     while heap:
-        _process_frame(streams, writer, options, *heapq.heappop(heap))
+        stamp_ns, _, topic, log_ns, msg = heapq.heappop(heap)
+        _process_frame(streams[topic], writer, options, stamp_ns, log_ns, msg)
     if progress is not None and pending_progress:
         progress(pending_progress)
 
@@ -289,10 +294,9 @@ def _count_bad(stats: TopicStats, kind: str, text: str) -> None:
 
 
 def _process_frame(
-    streams: dict[str, _Stream], writer: Any, options: ProcessOptions, stamp_ns: int, _seq: int, topic: str,
-    log_ns: int, msg: Any,
+    stream: _Stream, writer: Any, options: ProcessOptions, stamp_ns: int, log_ns: int, msg: Any
 ) -> None:
-    stream = streams[topic]
+    """One image through the pipeline; its faces (and overlay) written at its receive time."""
     stats = stream.stats
     if stats.last_stamp_ns is not None and stamp_ns < stats.last_stamp_ns:
         stats.late_dropped += 1
