@@ -1,15 +1,22 @@
 """fer_ros MaixCAM app: face detection + expression classification on the NPU, streamed over UDP.
 
-Per camera frame: ``nn.YOLOv8`` face detector (``nn.YOLO11`` on MaixCAM2) -> ``nn.FaceLandmarks(model="")
-.crop_image`` (eye-aligned square crop) -> grayscale ->
-``nn.Classifier(face_emotion.mud).classify(softmax=True)``
--> one UDP datagram (fer_maix_protocol FRAME), also when no face is seen, so that "no face" differs from
-"link down". Once a second a META datagram carries labels, models, thresholds, per-stage timings, temperature
-and versions. The socket is non-blocking: a send that cannot go out now is dropped and counted, the vision
-loop never waits for the network.
+Per camera frame: ``nn.YOLOv8`` face detector (``nn.YOLO11`` on MaixCAM2) -> per face an aligned crop ->
+``nn.Classifier(...).classify(softmax=True)`` -> one UDP datagram (fer_maix_protocol FRAME), also when no face
+is seen, so that "no face" differs from "link down". Once a second a META datagram carries labels, models,
+thresholds, per-stage timings, temperature and versions. The socket is non-blocking: a send that cannot go out
+now is dropped and counted, the vision loop never waits for the network.
 
-Configuration: ``config.json`` beside this file, or the path in argv[1] or in the FER_MAIX_CONFIG environment
-variable. See README.md and PROTOCOL.md in this folder.
+The classifier is fer_ros's own model when it is installed (``make maixcam-model``: in the app's ``models/``
+folder or in ``/root/models``), else MaixPy's stock ``face_emotion.mud``. fer_ros's model is fed faces aligned
+as on the PC (``fer_maix_align``: similarity warp onto the template its ``.mud`` carries, ``Image.affine``);
+the stock model gets MaixPy's own crop (``nn.FaceLandmarks(model="").crop_image``, ``crop_scale`` 0.9 as in
+MaixPy's face-emotion app).
+
+Configuration, later files overriding earlier ones: ``DEFAULT_CONFIG`` below, ``config.json`` beside this file
+(the app's defaults), then this camera's own ``config.json`` in the app data folder (``app.get_app_data_path()``,
+written with the defaults on first start; reinstalling the app replaces the app folder's file, not this one),
+or instead of it the path in argv[1] or in the FER_MAIX_CONFIG environment variable. See README.md and
+PROTOCOL.md in this folder.
 """
 
 import json
@@ -21,6 +28,7 @@ APP_DIR = os.path.dirname(os.path.abspath(__file__))
 if APP_DIR not in sys.path:  # fer_maix_protocol.py lives in the app folder
     sys.path.insert(0, APP_DIR)
 
+import fer_maix_align as align  # noqa: E402
 import fer_maix_protocol as proto  # noqa: E402
 from maix import app, camera, display, image, nn, time  # noqa: E402
 
@@ -29,7 +37,8 @@ try:
 except ImportError:  # older MaixPy
     maix_sys = None
 
-APP_NAME = "fer_ros_maixcam"
+APP_ID = "fer_ros_bridge"  # app.yaml id: the app's folder under /maixapp/apps
+APP_NAME = APP_ID
 APP_VERSION = "1.0.0"
 
 DEFAULT_CONFIG = {
@@ -43,7 +52,9 @@ DEFAULT_CONFIG = {
         "iou_th": 0.45,
         "keypoint_th": 0.5,
     },
-    "classifier": {"model": "/root/models/face_emotion.mud", "crop_scale": 1.2},
+    # model "": the first of CLASSIFIER_CANDIDATES that exists. crop_scale: the crop_image framing for models
+    # without a fer_ros template (0.9, as MaixPy's face-emotion app uses for face_emotion.mud)
+    "classifier": {"model": "", "crop_scale": 0.9},
     "label_map": {},
     "max_faces": 8,
     "display": True,
@@ -51,6 +62,14 @@ DEFAULT_CONFIG = {
     "resolve_retry_s": 5.0,
     "error_hold_s": 10.0,
 }
+
+# fer_ros's FER+ model (make maixcam-model), shipped in the app or copied to /root/models; then MaixPy's own.
+CLASSIFIER_CANDIDATES = (
+    "models/fer_ros_ferplus.mud",
+    "/root/models/fer_ros_ferplus.mud",
+    "/root/models/face_emotion.mud",
+)
+CAMERA_KEYS = ("device_name", "destination", "hmac_key")  # what the per-camera config file starts with
 
 # MaixPy's face_emotion.mud says "disgust", "fear", "surprise": the ROS side speaks ROS4HRI spellings.
 LABEL_ALIASES = {
@@ -78,22 +97,43 @@ def _merge(base, override):
     return out
 
 
-def config_path(argv=None):
+def explicit_config_path(argv=None):
+    """The config file named on the command line or in FER_MAIX_CONFIG, else None."""
     argv = sys.argv if argv is None else argv
     if len(argv) > 1 and argv[1]:
         return argv[1]
-    return os.environ.get("FER_MAIX_CONFIG") or os.path.join(APP_DIR, "config.json")
+    return os.environ.get("FER_MAIX_CONFIG") or None
 
 
-def load_config(path):
-    """Defaults overridden by the JSON file at ``path`` (no file: defaults). ValueError when invalid."""
+def app_data_dir():
+    """This app's data folder (``app.get_app_data_path()``: "./data", relative to the app folder)."""
+    path = app.get_app_data_path()
+    return path if os.path.isabs(path) else os.path.join(APP_DIR, path)
+
+
+def config_sources(argv=None):
+    """The config files to merge, in order: the app's defaults, then the camera's own (or the explicit one)."""
+    explicit = explicit_config_path(argv)
+    camera = explicit or os.path.join(app_data_dir(), "config.json")
+    return [os.path.join(APP_DIR, "config.json"), camera], explicit is None
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as f:
+        user = json.load(f)
+    if not isinstance(user, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return user
+
+
+def load_config(paths):
+    """Defaults overridden by each JSON file of ``paths`` that exists. ValueError when invalid."""
+    if isinstance(paths, str):
+        paths = [paths]
     cfg = dict(DEFAULT_CONFIG)
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            user = json.load(f)
-        if not isinstance(user, dict):
-            raise ValueError(f"{path} must hold a JSON object")
-        cfg = _merge(DEFAULT_CONFIG, user)
+    for path in paths:
+        if os.path.exists(path):
+            cfg = _merge(cfg, _read_json(path))
     if not proto.valid_device_id(cfg["device_name"]):
         raise ValueError(
             "device_name {!r}: use 1..16 characters from A-Z a-z 0-9 _ . -".format(cfg["device_name"])
@@ -101,7 +141,37 @@ def load_config(path):
     port = cfg["destination"]["port"]
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError("destination.port must be 1..65535")
+    crop_scale = cfg["classifier"].get("crop_scale")
+    if not isinstance(crop_scale, (int, float)) or not 0.25 <= crop_scale <= 4:
+        raise ValueError("classifier.crop_scale must be a number in 0.25..4")
     return cfg
+
+
+def write_camera_config(path, cfg):
+    """First start: this camera's settings file, holding the per-camera keys, for the user to edit."""
+    if os.path.exists(path):
+        return False
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({k: cfg[k] for k in CAMERA_KEYS}, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    return True
+
+
+def choose_classifier(configured):
+    """The classifier .mud path: the configured one (relative to the app folder), else the first candidate
+    that exists, else MaixPy's stock model (whose absence nn.Classifier then reports)."""
+    def resolve(p):
+        return p if os.path.isabs(p) else os.path.join(APP_DIR, p)
+
+    if configured:
+        return resolve(configured)
+    for candidate in CLASSIFIER_CANDIDATES:
+        if os.path.exists(resolve(candidate)):
+            return resolve(candidate)
+    return CLASSIFIER_CANDIDATES[-1]
 
 
 def canonical_labels(labels, label_map):
@@ -202,6 +272,42 @@ class IouTracker:
                 self.tracks[tid] = [f.x, f.y, f.w, f.h, 0]
 
 
+def aligned_crop(aligner, source, box, points):
+    """A face warped onto the model's template (fer_maix_align.FaceAligner), at the classifier's input size.
+
+    ``source`` is the frame already in the classifier's format; ``box`` (x, y, w, h) and ``points`` (10 values,
+    -1 = invalid) as the detector gives them.
+    """
+    matrix, _ = aligner.transform(box, points)
+    pad = aligner.border_pad(matrix, source.width(), source.height())
+    if pad:  # the face reaches past the frame: replicate its edge, as the PC's warp does, instead of black
+        source = replicate_border(source, pad)
+        matrix = aligner.shifted(matrix, pad, pad)
+    k, src, dst, width, height = aligner.warp_plan(matrix)
+    crop = source.affine(src, dst, width, height, image.ResizeMethod.BILINEAR)
+    if k > 1:  # warped at k times the size: area-reduce, as the PC does
+        crop = crop.resize(aligner.width, aligner.height, image.Fit.FIT_FILL, image.ResizeMethod.AREA)
+    return crop
+
+
+def replicate_border(img, pad):
+    """``img`` inside a frame of ``pad`` pixels that repeat its edge rows and columns (OpenCV's BORDER_REPLICATE),
+    with MaixPy's Image(), crop, resize (nearest) and draw_image."""
+    w, h = img.width(), img.height()
+
+    def stretched(strip, width, height):  # a 1-pixel row or column repeated (nearest-neighbour resize)
+        return strip.resize(width, height, image.Fit.FIT_FILL, image.ResizeMethod.NEAREST)
+
+    out = image.Image(w + 2 * pad, h + 2 * pad, img.format())
+    out.draw_image(pad, pad, img)
+    out.draw_image(pad, 0, stretched(img.crop(0, 0, w, 1), w, pad))
+    out.draw_image(pad, h + pad, stretched(img.crop(0, h - 1, w, 1), w, pad))
+    tall = h + 2 * pad  # the columns, corners included, from the rows already padded
+    out.draw_image(0, 0, stretched(out.crop(pad, 0, 1, tall), pad, tall))
+    out.draw_image(w + pad, 0, stretched(out.crop(w + pad - 1, 0, 1, tall), pad, tall))
+    return out
+
+
 def read_temperature_c():
     try:
         with open("/sys/class/thermal/thermal_zone0/temp") as f:
@@ -232,7 +338,7 @@ def maixpy_version():
 class ExpressionStreamer:
     """Owns the models, the camera and the sender; ``step()`` processes one frame."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, disp=None):
         self.cfg = cfg
         det = cfg["detector"]
         self.model_name = device_model()
@@ -242,17 +348,34 @@ class ExpressionStreamer:
         else:
             self.detector_model = det["model"]
             self.detector = nn.YOLOv8(model=self.detector_model, dual_buff=False)
-        # only crop_image is used: no landmarks model is loaded
-        self.landmarks = nn.FaceLandmarks(model="")
-        self.classifier_model = cfg["classifier"]["model"]
+        self.classifier_model = choose_classifier(cfg["classifier"].get("model"))
         self.classifier = nn.Classifier(model=self.classifier_model, dual_buff=False)
+        info = align.read_mud(self.classifier_model) if os.path.exists(self.classifier_model) else None
+        self.classifier_name = info.name if info else os.path.basename(self.classifier_model).rsplit(".", 1)[0]
+        cls_w, cls_h = self.classifier.input_width(), self.classifier.input_height()
+        if info is not None and info.template is not None:
+            # a fer_ros model: faces aligned as on the PC, onto the template its .mud carries
+            if info.input_size and tuple(info.input_size) != (cls_w, cls_h):
+                raise ValueError(
+                    f"{self.classifier_model}: fer_ros_input_size {info.input_size} but the model takes "
+                    f"{cls_w}x{cls_h}"
+                )
+            self.aligner = align.FaceAligner(info.template, cls_w, cls_h, info.crop_scale)
+            self.landmarks = None
+            self.alignment = "similarity"
+            self.crop_scale = info.crop_scale
+        else:  # MaixPy's own model: its own crop (only crop_image is used: no landmarks model is loaded)
+            self.aligner = None
+            self.landmarks = nn.FaceLandmarks(model="")
+            self.alignment = "crop_image"
+            self.crop_scale = float(cfg["classifier"]["crop_scale"])
         self.labels = canonical_labels(self.classifier.labels, cfg.get("label_map") or {})
         self.class_count = len(self.labels)
         self.labels_crc = proto.labels_checksum(self.labels)
         self.cam = camera.Camera(
             self.detector.input_width(), self.detector.input_height(), self.detector.input_format()
         )
-        self.disp = display.Display() if cfg.get("display") else None
+        self.disp = disp if cfg.get("display") else None
         dest = cfg["destination"]
         self.sender = UdpSender(dest["host"], int(dest["port"]), float(cfg["resolve_retry_s"]))
         self.key = cfg.get("hmac_key") or None
@@ -281,7 +404,6 @@ class ExpressionStreamer:
         det = self.cfg["detector"]
         cls_w, cls_h = self.classifier.input_width(), self.classifier.input_height()
         cls_fmt = self.classifier.input_format()
-        crop_scale = float(self.cfg["classifier"]["crop_scale"])
         max_faces = int(self.cfg["max_faces"])
 
         t0 = time.ticks_us()
@@ -292,6 +414,7 @@ class ExpressionStreamer:
         )
         t_detect = time.ticks_us()
         crop_us = classify_us = 0
+        source = None  # the frame in the classifier's format, converted once for all faces
         faces = []
         for i, obj in enumerate(objs):
             if max_faces > 0 and i >= max_faces:
@@ -304,11 +427,16 @@ class ExpressionStreamer:
                 self.eyes_invalid += 1
             else:
                 ta = time.ticks_us()
-                crop = self.landmarks.crop_image(
-                    img, obj.x, obj.y, obj.w, obj.h, obj.points, cls_w, cls_h, crop_scale
-                )
-                if crop and crop.format() != cls_fmt:
-                    crop = crop.to_format(cls_fmt)  # face_emotion.mud takes grayscale
+                if self.aligner is not None:
+                    if source is None:  # to_format to the same format raises: convert only when needed
+                        source = img if img.format() == cls_fmt else img.to_format(cls_fmt)
+                    crop = aligned_crop(self.aligner, source, (obj.x, obj.y, obj.w, obj.h), pts)
+                else:
+                    crop = self.landmarks.crop_image(
+                        img, obj.x, obj.y, obj.w, obj.h, obj.points, cls_w, cls_h, self.crop_scale
+                    )
+                    if crop and crop.format() != cls_fmt:
+                        crop = crop.to_format(cls_fmt)  # face_emotion.mud takes grayscale
                 tb = time.ticks_us()
                 crop_us += tb - ta
                 if not crop:
@@ -385,12 +513,17 @@ class ExpressionStreamer:
             "protocol": f"{proto.VERSION_MAJOR}.{proto.VERSION_MINOR}",
             "maixpy": maixpy_version(),
             "device_model": self.model_name,
-            "models": {"detector": self.detector_model, "classifier": self.classifier_model},
+            "models": {
+                "detector": self.detector_model,
+                "classifier": self.classifier_model,
+                "classifier_name": self.classifier_name,
+                "alignment": self.alignment,
+            },
             "thresholds": {
                 "conf_th": det["conf_th"],
                 "iou_th": det["iou_th"],
                 "keypoint_th": det["keypoint_th"],
-                "crop_scale": self.cfg["classifier"]["crop_scale"],
+                "crop_scale": self.crop_scale,
                 "max_faces": self.cfg["max_faces"],
             },
             "frame": [self.cam.width(), self.cam.height()],
@@ -431,11 +564,16 @@ class ExpressionStreamer:
             print(f"frame error ({kind}): {exc}")
 
 
-def show_fatal(message, hold_s):
-    """Print a start-up failure, show it on the screen for ``hold_s`` seconds (or until the user exits)."""
+def show_fatal(message, hold_s, disp=None):
+    """Print a failure, show it on the screen for ``hold_s`` seconds (or until the user exits).
+
+    ``disp`` is the display the app already opened, if any: each ``display.Display()`` takes a video-output
+    channel, so a second one may never show anything. Opened here only when the app has none yet.
+    """
     print(message)
     try:
-        disp = display.Display()
+        if disp is None:
+            disp = display.Display()
         img = image.Image(disp.width(), disp.height())
         img.draw_string(0, 0, message[-600:], image.COLOR_WHITE)
         disp.show(img)
@@ -447,21 +585,29 @@ def show_fatal(message, hold_s):
 
 
 def main(argv=None):
-    path = config_path(argv)
+    disp = None
+    paths = [explicit_config_path(argv) or "(none)"]
     try:
-        cfg = load_config(path)
-        streamer = ExpressionStreamer(cfg)
+        paths, camera_file = config_sources(argv)
+        cfg = load_config(paths)
+        if camera_file and write_camera_config(paths[-1], cfg):
+            print(f"fer_ros app: wrote this camera's settings to {paths[-1]}: edit destination and device_name there")
+        if cfg.get("display"):
+            disp = display.Display()  # the one display of the app, also used by show_fatal
+        streamer = ExpressionStreamer(cfg, disp)
     except Exception:  # noqa: BLE001 - any start-up failure is shown to the user, then the app ends
         import traceback
 
         show_fatal(
-            f"fer_ros app failed to start (config {path}):\n{traceback.format_exc()}",
+            f"fer_ros app failed to start (config {paths[-1]}):\n{traceback.format_exc()}",
             float(DEFAULT_CONFIG["error_hold_s"]),
+            disp,
         )
         return 1
     print(
         f"fer_ros MaixCAM app {APP_VERSION}: device {streamer.device_id} session {streamer.session_id:08x} "
-        f"-> {streamer.sender.host}:{streamer.sender.port}, labels {','.join(streamer.labels)}"
+        f"-> {streamer.sender.host}:{streamer.sender.port}, classifier {streamer.classifier_name} "
+        f"({streamer.alignment}), labels {','.join(streamer.labels)}"
     )
     streamer.send_meta(time.ticks_us())  # labels first, so the bridge can publish the very first frame
     while not app.need_exit():
@@ -470,7 +616,7 @@ def main(argv=None):
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
             streamer.note_error(exc)
             if streamer.frame_errors > 1000 and streamer.frame_errors > 10 * max(streamer.frames, 1):
-                show_fatal(f"fer_ros app: too many frame errors, last: {exc!r}", float(cfg["error_hold_s"]))
+                show_fatal(f"fer_ros app: too many frame errors, last: {exc!r}", float(cfg["error_hold_s"]), disp)
                 return 1
     print(
         f"fer_ros MaixCAM app: {streamer.frames} frames, {streamer.sender.sent} datagrams sent, "

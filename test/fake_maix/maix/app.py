@@ -1,11 +1,14 @@
-"""maix.app: the exit flag an app polls once per frame.
+"""maix.app: the exit flag an app polls once per frame, the app id and the app data folder.
 
 ``need_exit()`` turns true after ``FAKE_MAIX_FRAMES`` camera frames (0 = never), on SIGTERM/SIGINT, or after
-``set_exit_flag(True)``.
+``set_exit_flag(True)``. ``get_app_data_path()`` is ``FAKE_MAIX_DATA_DIR`` when set, else ``"./data"`` (created),
+as MaixCDK's (``components/basic/src/maix_app.cpp``: ``string path = "./data"; fs::mkdir(path, true, true);
+return path;``, the app being started in its install folder).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 
 from . import _env
@@ -38,6 +41,12 @@ def set_exit_flag(exit: bool = True) -> None:  # noqa: A002 - MaixPy's name
 
 def app_id() -> str:
     return "fer_ros_bridge"
+
+
+def get_app_data_path() -> str:
+    path = os.environ.get("FAKE_MAIX_DATA_DIR") or "./data"
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def _count_frame() -> None:

@@ -1,4 +1,20 @@
-"""maix.image: an image backed by a numpy array (RGB888, BGR888 or GRAYSCALE) with MaixPy's method names."""
+"""maix.image: an image backed by a numpy array (RGB888, BGR888 or GRAYSCALE) with MaixPy's method names.
+
+Where the fake's behaviour matters to the app it follows MaixCDK (sipeed/MaixCDK, read from its sources; no line
+numbers are given since the files move, the functions are named instead):
+
+* ``Image.to_format`` (``components/vision/src/maix_image.cpp``, ``Image::to_format(format, buff, size)``): a
+  conversion to the image's own format is not in its switch and raises ``err::Exception(ERR_NOT_IMPL, "not
+  support format")``; RGB888 -> GRAYSCALE is computed as ``(R*38 + G*75 + B*15) >> 7``, not OpenCV's weights.
+* ``Image.affine`` (``components/vision/include/maix_image.hpp``, declared as ``image::Image *affine(
+  std::vector<int> src_points, std::vector<int> dst_points, int width = -1, int height = -1,
+  image::ResizeMethod method = image::ResizeMethod::BILINEAR)``; implemented in ``maix_image.cpp`` as
+  ``cv::getAffineTransform`` of the three integer point pairs then ``cv::warpAffine(img, dst, warp_mat,
+  dst.size(), (cv::InterpolationFlags)method)``, i.e. a constant black border).
+* ``ResizeMethod`` (``maix_image_def.hpp``: ``NEAREST = 0, BILINEAR, BICUBIC, AREA, LANCZOS, HAMMING``), passed
+  to OpenCV as its interpolation flag, and ``Image.resize(width, height, object_fit = FIT_FILL, method =
+  NEAREST)`` (``maix_image.hpp``).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +48,15 @@ class Fit(enum.IntEnum):
     FIT_FILL = 0
     FIT_CONTAIN = 1
     FIT_COVER = 2
+
+
+class ResizeMethod(enum.IntEnum):
+    NEAREST = 0
+    BILINEAR = 1
+    BICUBIC = 2
+    AREA = 3
+    LANCZOS = 4
+    HAMMING = 5
 
 
 class Color:
@@ -120,8 +145,12 @@ class Image:
 
     def to_format(self, format: Format) -> Image:  # noqa: A002
         fmt = Format(format)
-        if fmt == self._fmt:
-            return self.copy()
+        if fmt == self._fmt:  # MaixCDK has no same-format case: it raises
+            raise err.Exception(f"convert format failed: {self._fmt.name} to {fmt.name} is not supported")
+        if (self._fmt, fmt) == (Format.FMT_RGB888, Format.FMT_GRAYSCALE):
+            rgb = self._data.astype(np.uint16)
+            gray = (rgb[..., 0] * 38 + rgb[..., 1] * 75 + rgb[..., 2] * 15) >> 7
+            return Image.from_array(gray.astype(np.uint8), fmt)
         conv = {
             (Format.FMT_RGB888, Format.FMT_GRAYSCALE): cv2.COLOR_RGB2GRAY,
             (Format.FMT_BGR888, Format.FMT_GRAYSCALE): cv2.COLOR_BGR2GRAY,
@@ -134,8 +163,37 @@ class Image:
             raise err.Exception(f"cannot convert {self._fmt.name} to {fmt.name}")
         return Image.from_array(cv2.cvtColor(self._data, conv), fmt)
 
-    def resize(self, width: int, height: int, object_fit: Fit = Fit.FIT_FILL, method=None) -> Image:
+    def resize(
+        self, width: int, height: int, object_fit: Fit = Fit.FIT_FILL, method: ResizeMethod = ResizeMethod.NEAREST
+    ) -> Image:
+        if Fit(object_fit) == Fit.FIT_FILL:
+            out = cv2.resize(self._data, (int(width), int(height)), interpolation=int(ResizeMethod(method)))
+            return Image.from_array(out, self._fmt)
         return Image.from_array(fit_array(self._data, width, height, Fit(object_fit))[0], self._fmt)
+
+    def affine(
+        self,
+        src_points: list[int],
+        dst_points: list[int],
+        width: int = -1,
+        height: int = -1,
+        method: ResizeMethod = ResizeMethod.BILINEAR,
+    ) -> Image:
+        if width < 0 and height < 0:
+            raise err.Exception("width and height can't both be -1")
+        if len(src_points) < 6 or len(dst_points) < 6:
+            raise err.Exception("affine needs three source and three destination points")
+        if not all(isinstance(v, int) for v in list(src_points[:6]) + list(dst_points[:6])):
+            raise TypeError("affine(): incompatible function arguments (points are list[int])")  # as pybind11
+        if width == -1:
+            width = height * self.width() // self.height()
+        elif height == -1:
+            height = width * self.height() // self.width()
+        src = np.array(src_points[:6], np.float32).reshape(3, 2)
+        dst = np.array(dst_points[:6], np.float32).reshape(3, 2)
+        m = cv2.getAffineTransform(src, dst)
+        out = cv2.warpAffine(self._data, m, (int(width), int(height)), flags=int(ResizeMethod(method)))
+        return Image.from_array(out, self._fmt)
 
     def crop(self, x: int, y: int, w: int, h: int) -> Image:
         return Image.from_array(self._data[max(y, 0) : y + h, max(x, 0) : x + w].copy(), self._fmt)
