@@ -140,3 +140,20 @@ def test_out_of_order_stamps_are_put_back_in_order_and_counted(tmp_path: Path, f
     assert main(["bag", "process", str(source), "--out", str(tmp_path / "narrow"), "--reorder-window", "2"]) == 0
     printed = capsys.readouterr().out
     assert "9 of 10 frames processed" in printed and "1 later than that dropped (raise --reorder-window)" in printed
+
+
+def test_overlays_and_compressed_twins_are_left_out_unless_chosen(tmp_path: Path, faces_video, capsys) -> None:
+    frames = stamped(faces_video[:2])
+    source = write_camera_bag(
+        tmp_path / "in",
+        frames,
+        extra_topics={"/camera/image_raw/compressed": frames, "/camera/overlay/image": frames},
+    )
+    assert main(["bag", "process", str(source), "--out", str(tmp_path / "auto")]) == 0
+    captured = capsys.readouterr()
+    assert "skipping /camera/image_raw/compressed: the compressed twin of /camera/image_raw" in captured.err
+    assert "skipping /camera/overlay/image: an overlay" in captured.err
+    assert "/camera/image_raw -> /camera/faces: 2 of 2" in captured.out and captured.out.count(" -> ") == 1
+    chosen = ["--out", str(tmp_path / "chosen"), "--topic", "/camera/overlay/image"]
+    assert main(["bag", "process", str(source), *chosen]) == 0
+    assert "/camera/overlay/image -> /camera/overlay/faces: 2 of 2" in capsys.readouterr().out
