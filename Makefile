@@ -33,7 +33,8 @@ CMAKE_ROS = export AMENT_PREFIX_PATH=$(VENV) PATH=$(VENV)/bin:$$PATH; \
 	cmake --build $(2) -j $(JOBS) >$(2)/build.log 2>&1 || { tail -50 $(2)/build.log; exit 1; }; \
 	cmake --install $(2) >$(2)/install.log 2>&1 || { cat $(2)/install.log; exit 1; }
 
-.PHONY: help setup setup-train model model-fer2013 models interfaces ros-tools lint format test demo lock clean distclean
+.PHONY: help setup setup-train model model-fer2013 maixcam-model models interfaces ros-tools lint format test demo lock clean \
+	distclean
 
 help:
 	@echo "make setup   create .venv: pinned requirements, messages built by rosidl, fer_ros editable, models,"
@@ -42,6 +43,8 @@ help:
 	@echo "make test    setup, ruff, pytest (PYTEST_ARGS='-m \"not ros\"' to skip the DDS tests)"
 	@echo "make model   retrain the default FER+ model (base, teachers, distilled student; TEACHERS= TRAIN_DEVICE=cuda)"
 	@echo "             make model-fer2013 the FER2013 one after it"
+	@echo "make maixcam-model  compile both models for the MaixCAM NPU (tpu-mlir, own Python 3.10 venv, 2 GB):"
+	@echo "             build/maixcam/models/*.cvimodel + .mud, build/maixcam/app/fer_ros_bridge"
 	@echo "make lint    ruff check"
 	@echo "make lock    re-pin requirements/lock.txt from the current venv"
 	@echo "make clean   remove build outputs (keeps .venv); make distclean also removes .venv"
@@ -139,6 +142,15 @@ model-fer2013: setup-train
 		--out fer_ros/models/fer_ros_fer2013.onnx --name fer_ros_fer2013 --tta-flip
 	$(VENV)/bin/fer-ros train quantize --model fer_ros/models/fer_ros_fer2013.onnx \
 		--out fer_ros/models/fer_ros_fer2013_int8.onnx
+
+# The MaixCAM NPU models (release artefacts, not part of `make test`): tpu-mlir in its own pinned Python 3.10
+# venv under MAIXCAM_OUT, INT8 cv181x .cvimodel + .mud per model, gated on simulator agreement with onnxruntime.
+# See maixcam_bridge/tools/build_model.py. PYTHON310= names the interpreter if it is not found.
+MAIXCAM_OUT ?= build/maixcam
+PYTHON310 ?=
+maixcam-model: $(STAMPS)/editable
+	nice -n 19 $(PY) maixcam_bridge/tools/build_model.py --out $(MAIXCAM_OUT) --data $(SHARED)/data \
+		--python310 "$(PYTHON310)"
 
 lint: $(STAMPS)/requirements
 	$(VENV)/bin/ruff check .
