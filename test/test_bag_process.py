@@ -36,7 +36,9 @@ def faces_video(shared_dir: Path) -> list[np.ndarray]:
     return video_frames(shared_dir / "media", FRAMES, every=5)
 
 
-@pytest.mark.parametrize(("storage", "kind"), [("mcap", "raw"), ("sqlite3", "compressed"), ("sqlite3", "raw")])
+@pytest.mark.parametrize(
+    ("storage", "kind"), [("mcap", "raw"), ("mcap", "compressed"), ("sqlite3", "raw"), ("sqlite3", "compressed")]
+)
 def test_results_carry_the_image_stamps_and_read_back_with_both_readers(
     tmp_path: Path, faces_video: list[np.ndarray], storage: str, kind: str, capsys
 ) -> None:
