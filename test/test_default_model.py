@@ -140,3 +140,28 @@ def test_fer2013_protocol_model_beats_the_peer_on_fer2013_publictest(
     print(f"FER2013 PublicTest accuracy: {path.stem} {ours['accuracy']:.4f}, peer {peer['accuracy']:.4f}")
     assert ours["n"] == peer["n"] == 3589
     assert ours["accuracy"] > peer["accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("fer_ros_ferplus_int8", "ferplus_valid.npz"),
+        ("fer_ros_ferplus", "ferplus_valid.npz"),
+        ("fer_ros_fer2013_int8", "fer2013_publictest.npz"),
+    ],
+)
+def test_shipped_scores_are_calibrated_probabilities(name: str, data: str, shared_dir: Path) -> None:
+    """Each shipped model carries the temperature fitted on its dev set; its scores then mean what they say."""
+    path = resolve_model(name)
+    props = _metadata(path)
+    temperature = float(props["fer_ros.temperature"])
+    recorded = json.loads(props["fer_ros.calibration"])
+    assert recorded["temperature"] == pytest.approx(temperature) and data in recorded["data"]
+    model = ExpressionClassifier(path)
+    assert model.metadata.temperature == pytest.approx(temperature)
+    report = evaluate_npz(model, shared_dir / "data" / data, progress=False)
+    calibration = report["calibration"]
+    print(f"{name} on {data}: T {temperature}, ECE {calibration['ece']:.4f}")
+    assert calibration["ece"] <= 0.03
+    assert calibration["ece"] == pytest.approx(recorded["calibrated"]["ece"], abs=2e-3)
+    assert abs(calibration["mean_confidence"] - calibration["accuracy"]) < 0.02
