@@ -305,7 +305,7 @@ def _process_frame(
     try:
         image = to_bgr8(msg)
     except (ImageConversionError, ValueError) as error:
-        _count_bad(stats, _bad_kind(msg, stats.msgtype), str(error))
+        _count_bad(stats, getattr(error, "kind", "") or _bad_kind(msg, stats.msgtype), str(error))
         return
     stamp_s = stamp_ns / 1e9
     result = stream.pipeline.process(image, stamp_s)
