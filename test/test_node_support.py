@@ -227,3 +227,41 @@ def test_missing_sources_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "broken.mp4").write_bytes(b"garbage" * 100)
     with pytest.raises(FrameSourceError, match="cannot open"):
         open_frame_source(tmp_path / "broken.mp4")
+
+
+# -- hostile faces messages into the mirror (issue 17) -------------------------------------------------------
+
+
+def test_mirror_observations_cannot_poison_the_policy() -> None:
+    from fer_ros.core.mirroring import MirrorConfig, MirrorPolicy
+    from fer_ros.msg import FaceExpression, FaceExpressionArray
+    from fer_ros.nodes.mirror_node import load_mapping, observations
+
+    labels = ["angry", "disgusted", "scared", "happy", "sad", "surprised", "neutral"]
+    nan, inf = float("nan"), float("inf")
+
+    def message(box, scores) -> FaceExpressionArray:
+        face = FaceExpression(face_id="1", scores=scores)
+        face.x, face.y, face.width, face.height = box
+        return FaceExpressionArray(labels=labels, faces=[face], image_width=320, image_height=240)
+
+    policy = MirrorPolicy(MirrorConfig(), load_mapping("mirror_mapping.yaml"))
+    t = 0.0
+    hostile = [
+        message((0.0, 0.0, 50.0, 50.0), [nan] * 7),
+        message((inf, 0.0, inf, 50.0), [0.1] * 7),
+        message((0.0, 0.0, 50.0, 50.0), [0.5] * 3),  # fewer scores than labels
+        message((0.0, 0.0, 50.0, 50.0), []),  # an unclassified face
+        message((0.0, 0.0, 50.0, 50.0), [3e38, -3e38, 0, 0, 0, 0, 0]),
+    ]
+    for msg in hostile * 10:
+        t += 0.1
+        policy.observe(observations(msg), msg.labels, (320, 240), t)
+        command = policy.step(t)
+        assert np.isfinite(command.intensity) and np.isfinite(command.source_confidence)
+    happy = message((0.0, 0.0, 50.0, 50.0), [0.0, 0.0, 0.0, 0.97, 0.01, 0.01, 0.01])
+    for _ in range(50):
+        t += 0.1
+        policy.observe(observations(happy), labels, (320, 240), t)
+        command = policy.step(t)
+    assert command.expression == "happy" and 0.0 < command.intensity <= 1.0

@@ -6,6 +6,7 @@ fer_ros.core.mirroring.MirrorPolicy; this node feeds it and publishes its comman
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -98,11 +99,23 @@ def load_mapping(mapping_file: str) -> ExpressionMapping:
 
 
 def observations(msg: Any) -> list[FaceObservation]:
-    """The faces of a FaceExpressionArray as policy observations (smoothed scores)."""
-    return [
-        FaceObservation(face.face_id, (face.x, face.y, face.width, face.height), list(face.scores))
-        for face in msg.faces
-    ]
+    """The faces of a FaceExpressionArray as policy observations (smoothed scores).
+
+    A message is not trusted: a face with a non-finite box is left out; scores that are not one number per
+    label (unclassified faces carry none) count as all 0, and each score is clipped to 0..1 (NaN: 0), so
+    that no message can poison the policy's state.
+    """
+    count = len(msg.labels)
+    faces = []
+    for face in msg.faces:
+        box = (face.x, face.y, face.width, face.height)
+        if not all(math.isfinite(v) for v in box):
+            continue
+        scores = [0.0] * count
+        if len(face.scores) == count:
+            scores = [min(max(float(s), 0.0), 1.0) if math.isfinite(s) else 0.0 for s in face.scores]
+        faces.append(FaceObservation(face.face_id, box, scores))
+    return faces
 
 
 class MirrorNode(Node):
