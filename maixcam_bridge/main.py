@@ -14,9 +14,9 @@ MaixPy's face-emotion app).
 
 Configuration, later files overriding earlier ones: ``DEFAULT_CONFIG`` below, ``config.json`` beside this file
 (the app's defaults), then this camera's own ``config.json`` in the app data folder (``app.get_app_data_path()``,
-written with the defaults on first start; reinstalling the app replaces the app folder's file, not this one),
-or instead of it the path in argv[1] or in the FER_MAIX_CONFIG environment variable. See README.md and
-PROTOCOL.md in this folder.
+MaixCDK's "./data" in the app folder; written with the per-camera keys on first start, never packed by
+``app.yaml``), or instead of it the path in argv[1] or in the FER_MAIX_CONFIG environment variable. See
+README.md and PROTOCOL.md in this folder.
 """
 
 import json

@@ -72,14 +72,15 @@ def log(message: str) -> None:
 
 
 def run(cmd: list[str], cwd: Path, log_file: Path) -> None:
-    """Run a toolchain command in ``cwd``; its output goes to ``log_file``, the tail to the error if it fails."""
+    """Run a toolchain command in ``cwd``; its output goes to ``log_file``, the tail to the error if it fails.
+    The step is named after the log file."""
     started = time.perf_counter()
     with open(log_file, "w") as out:
         proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         tail = log_file.read_text(errors="replace")[-3000:]
-        raise BuildError(f"{Path(cmd[0]).name} failed ({log_file}):\n{tail}")
-    log(f"  {Path(cmd[0]).name}: {time.perf_counter() - started:.1f} s")
+        raise BuildError(f"{log_file.stem} failed ({log_file}):\n{tail}")
+    log(f"  {log_file.stem}: {time.perf_counter() - started:.1f} s")
 
 
 def preprocessing(meta: ModelMetadata) -> tuple[float, float]:

@@ -3,16 +3,23 @@
 # venv, for `make maixcam-model`. Idempotent: a venv whose stamp matches the requirements file is kept.
 #
 #   build_toolchain.sh VENV_DIR [PYTHON3.10]
+#   build_toolchain.sh --check VENV_DIR     exit 0 when VENV_DIR is built and up to date, 3 otherwise
 #
 # About 1.5 minutes and 2 GB from scratch (a 312 MB tpu-mlir wheel from PyPI). Each workaround below was needed
 # to make tpu-mlir 1.30.2 run on Debian 12 without PyTorch; each is checked at the end by importing the tools.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CHECK_ONLY=0
+if [ "${1:-}" = "--check" ]; then
+    CHECK_ONLY=1
+    shift
+fi
 VENV="$(realpath -m "${1:?usage: build_toolchain.sh VENV_DIR [PYTHON3.10]}")"
 REQUIREMENTS="$HERE/requirements-tpu-mlir.txt"
 STAMP="$VENV/.fer_ros_toolchain"
-WANT="$(cat "$REQUIREMENTS" "$HERE/torch_shim/torch/__init__.py" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
+RECIPE=1  # bump when a workaround below changes: the venv is rebuilt
+WANT="$( (cat "$REQUIREMENTS" "$HERE/torch_shim/torch/__init__.py"; echo "recipe $RECIPE") | sha256sum | cut -c1-16)"
 
 find_python310() {
     # tpu-mlir's wheel is for CPython 3.10 only (Requires-Python >=3.10,<3.11).
@@ -33,6 +40,10 @@ find_python310() {
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
     echo "tpu-mlir toolchain: up to date in $VENV"
     exit 0
+fi
+if [ "$CHECK_ONLY" = 1 ]; then
+    echo "tpu-mlir toolchain: $VENV is missing or out of date (make maixcam-model builds it)"
+    exit 3
 fi
 
 PYTHON310="$(find_python310 "${2:-}")"
