@@ -1,7 +1,8 @@
 """maix.image: an image backed by a numpy array (RGB888, BGR888 or GRAYSCALE) with MaixPy's method names.
 
-Where the fake's behaviour matters to the app it follows MaixCDK (sipeed/MaixCDK, read from its sources; no line
-numbers are given since the files move, the functions are named instead):
+Where the fake's behaviour matters to the app it follows MaixCDK (sipeed/MaixCDK; declarations from
+``maix_image.hpp`` at b7f9389 and ``maix_image_def.hpp`` at 170ed0d, code from ``maix_image.cpp``; functions and
+statements are quoted instead of line numbers, which move):
 
 * ``Image.to_format`` (``components/vision/src/maix_image.cpp``, ``Image::to_format(format, buff, size)``): a
   conversion to the image's own format is not in its switch and raises ``err::Exception(ERR_NOT_IMPL, "not

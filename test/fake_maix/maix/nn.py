@@ -12,22 +12,22 @@
   (``FAKE_MAIX_CLASSIFIER``, default ``shared/models/peers``), labels ``angry, disgust, fear, happy, sad,
   surprise, neutral``. ``classify`` returns every class as ``(index, score)`` sorted by score, highest first.
 
-Where MaixCDK's behaviour matters to the app, the fake follows its sources (sipeed/MaixCDK; functions named
-instead of line numbers, which move):
+Where MaixCDK's behaviour matters to the app, the fake follows its sources (sipeed/MaixCDK, read at the commits
+given; functions and statements are quoted instead of line numbers, which move):
 
-1. Keypoints: ``components/nn/include/maix_nn_yolov8.hpp``, ``YOLOv8::_decode_keypoints``: ``float score =
+1. Keypoints: ``components/nn/include/maix_nn_yolov8.hpp`` (ac493fa), ``YOLOv8::_decode_keypoints``: ``float score =
    _sigmoid(...)``, ``int x = -1; int y = -1; if (score > _keypoint_th) { x = ...; y = ...; }``: a keypoint whose
    confidence is <= ``keypoint_th`` is ``-1, -1``, wherever it lies. YuNet has no keypoint confidence, so the
    fake gives each keypoint one: the detection score when it lies inside the frame, 0 outside (a point the
    camera does not see is labelled not visible in pose training), and applies that rule.
-2. Softmax: ``maix_nn_classifier.hpp``, ``Classifier::classify``: ``if (softmax) maix::nn::F::softmax(tensor,
+2. Softmax: ``maix_nn_classifier.hpp`` (6bfbf96), ``Classifier::classify``: ``if (softmax) maix::nn::F::softmax(tensor,
    true);`` on the network's raw output, nothing else. The fake does the same; the stand-in network for
    ``face_emotion.mud`` (which, like the real one, outputs raw scores) is the peer's log-probabilities.
 3. ``Image.to_format`` to the same format raises (see ``image.py``).
 4. Boxes: ``maix_nn_yolov8.hpp``, ``YOLOv8::_nms`` and ``_correct_bbox`` (``CORRECT_BBOX_RANGE_YOLOV8``): a box
    is clamped to the image (``if (obj->x < 0) { obj->w += obj->x; obj->x = 0; }`` ..., ``if (obj->x + obj->w >
    img_w) obj->w = img_w - obj->x;``); keypoints are not clamped.
-5. Results: ``YOLOv8::detect`` returns ``nn::Objects *`` (``maix_nn_object.hpp``, ``class Objects``: ``add``,
+5. Results: ``YOLOv8::detect`` returns ``nn::Objects *`` (``maix_nn_object.hpp`` (53edc3d), ``class Objects``: ``add``,
    ``remove``, ``at``, ``__getitem__(int idx)`` via ``objs.at(idx)``, ``__len__``, ``__iter__``): indexable by
    int only, no slicing, no negative indices.
 """
