@@ -15,8 +15,9 @@ an integer too (a few hundredths of a pixel off), and the two others lie ``SPAN`
 lie inside either image), where rounding tilts the warp by a negligible angle. As the PC does, a face shrunk by
 2x or more is warped at k times the size and reduced with ``ResizeMethod.AREA`` (no aliasing).
 
-Also here: ``read_mud``, which reads the ``[extra]`` keys of a ``.mud`` (the template and crop scale that
-``make maixcam-model`` copies into it from the ONNX model's metadata). Standard library only, as on the device.
+Also here: ``read_mud``, which reads the ``[extra]`` keys of a ``.mud`` (the template, crop scale and calibration
+temperature that ``make maixcam-model`` copies into it from the ONNX model's metadata). Standard library only,
+as on the device.
 """
 
 import configparser
@@ -30,14 +31,15 @@ MAX_SUPERSAMPLE = 4  # as fer_ros.core.aligner: warp at up to 4x, then area-resi
 class ModelInfo:
     """What the app needs from a classifier's .mud: labels and, for fer_ros models, how to align faces."""
 
-    __slots__ = ("name", "labels", "template", "crop_scale", "input_size")
+    __slots__ = ("name", "labels", "template", "crop_scale", "input_size", "temperature")
 
-    def __init__(self, name, labels, template=None, crop_scale=1.0, input_size=None):
+    def __init__(self, name, labels, template=None, crop_scale=1.0, input_size=None, temperature=1.0):
         self.name = name
         self.labels = labels
         self.template = template  # [(x, y)] * 5 in unit crop coordinates, or None (MaixPy's own models)
         self.crop_scale = crop_scale
         self.input_size = input_size  # (width, height) or None
+        self.temperature = temperature  # probabilities = softmax(logits / temperature), as on the PC
 
 
 def _floats(text, key, path):
@@ -69,8 +71,11 @@ def read_mud(path):
     if "fer_ros_input_size" in extra:
         w, h = (int(v) for v in _floats(extra["fer_ros_input_size"], "fer_ros_input_size", path)[:2])
         size = (w, h)
+    temperature = _floats(extra.get("fer_ros_temperature", "1.0"), "fer_ros_temperature", path)[0]
+    if not 0.05 <= temperature <= 20.0:
+        raise ValueError(f"{path}: [extra] fer_ros_temperature {temperature} out of 0.05..20")
     template = [(values[2 * i], values[2 * i + 1]) for i in range(5)]
-    return ModelInfo(name, labels, template, crop_scale, size)
+    return ModelInfo(name, labels, template, crop_scale, size, temperature)
 
 
 class FaceAligner:

@@ -20,6 +20,7 @@ README.md and PROTOCOL.md in this folder.
 """
 
 import json
+import math
 import os
 import socket
 import sys
@@ -290,6 +291,27 @@ def aligned_crop(aligner, source, box, points):
     return crop
 
 
+def class_scores(classifier, crop, temperature, class_count):
+    """``(probabilities in label order, top class or None)`` of one crop.
+
+    With temperature 1 these are ``classify(softmax=True)``'s scores. A fer_ros model calibrated on the PC
+    (``fer_ros_temperature`` in its .mud) gets ``softmax(logits / temperature)`` from the raw output, as the PC
+    computes its probabilities, so that a score means the same on both.
+    """
+    res = classifier.classify(crop, softmax=temperature == 1.0)
+    scores = [0.0] * class_count
+    for idx, score in res:
+        if 0 <= idx < class_count:
+            scores[idx] = score
+    if temperature != 1.0:
+        peak = max(scores)
+        exps = [math.exp((v - peak) / temperature) for v in scores]
+        total = sum(exps)
+        scores = [e / total for e in exps]
+    top = res[0][0] if res and 0 <= res[0][0] < class_count else None
+    return scores, top
+
+
 def replicate_border(img, pad):
     """``img`` inside a frame of ``pad`` pixels that repeat its edge rows and columns (OpenCV's BORDER_REPLICATE),
     with MaixPy's Image(), crop, resize (nearest) and draw_image."""
@@ -364,11 +386,13 @@ class ExpressionStreamer:
             self.landmarks = None
             self.alignment = "similarity"
             self.crop_scale = info.crop_scale
+            self.temperature = info.temperature
         else:  # MaixPy's own model: its own crop (only crop_image is used: no landmarks model is loaded)
             self.aligner = None
             self.landmarks = nn.FaceLandmarks(model="")
             self.alignment = "crop_image"
             self.crop_scale = float(cfg["classifier"]["crop_scale"])
+            self.temperature = 1.0
         self.labels = canonical_labels(self.classifier.labels, cfg.get("label_map") or {})
         self.class_count = len(self.labels)
         self.labels_crc = proto.labels_checksum(self.labels)
@@ -442,14 +466,10 @@ class ExpressionStreamer:
                 if not crop:
                     face.flags |= proto.FACE_CROP_FAILED
                 else:
-                    res = self.classifier.classify(crop, softmax=True)
+                    scores, top = class_scores(self.classifier, crop, self.temperature, self.class_count)
                     classify_us += time.ticks_us() - tb
-                    scores = [0.0] * self.class_count
-                    for idx, score in res:
-                        if 0 <= idx < self.class_count:
-                            scores[idx] = score
                     face.scores = scores
-                    face.top_class = res[0][0] if res and 0 <= res[0][0] < self.class_count else None
+                    face.top_class = top
                     if face.top_class is not None:
                         face.flags |= proto.FACE_CLASSIFIED
             faces.append(face)
@@ -518,6 +538,7 @@ class ExpressionStreamer:
                 "classifier": self.classifier_model,
                 "classifier_name": self.classifier_name,
                 "alignment": self.alignment,
+                "temperature": self.temperature,
             },
             "thresholds": {
                 "conf_th": det["conf_th"],

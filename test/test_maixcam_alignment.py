@@ -91,6 +91,7 @@ def test_the_mud_carries_the_models_alignment(tmp_path) -> None:
     assert info.name == "fer_ros_ferplus" and tuple(info.labels) == meta.labels
     np.testing.assert_allclose(np.array(info.template), meta.align_template, atol=5e-5)
     assert info.crop_scale == meta.crop_scale and info.input_size == meta.input_size
+    assert info.temperature == pytest.approx(meta.temperature, abs=1e-6) and meta.temperature != 1.0
     bad = tmp_path / "bad.mud"
     bad.write_text("[extra]\nmodel_type = classifier\nlabels = a,b\nfer_ros_align_template = 1,2,3\n")
     with pytest.raises(ValueError, match="fer_ros_align_template"):
@@ -142,7 +143,10 @@ def test_device_crops_and_labels_match_the_pc(device, tmp_path, shared_dir) -> N
             # measured: 0.6-0.9 levels on most faces, 1.7 on the smallest (a 0.1-pixel shift shows most there)
             assert diff.mean() < 2.5, f"{path.name}: device crop differs from the PC's by {diff.mean():.2f} levels"
             assert np.percentile(diff, 99) <= 8, f"{path.name}: local differences up to {diff.max()} levels"
-            device_top = classifier.labels[classifier.classify(crop, softmax=True)[0][0]]
+            scores, top = d.main.class_scores(classifier, crop, info.temperature, len(meta.labels))
+            # the same crop gives the PC's calibrated probabilities (softmax of logits / temperature)
+            np.testing.assert_allclose(scores, pc_classifier.predict(crop.array()[None])[0], atol=2e-4)
+            device_top = classifier.labels[top]
             pc_top = meta.labels[int(pc_classifier.predict(pc_crop[None]).argmax())]
             if truth is not None:
                 labelled += 1

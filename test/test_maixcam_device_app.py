@@ -19,8 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from maixcam_helpers import fake_device, write_model
+from maixcam_helpers import FERPLUS, fake_device, write_model
 
+from fer_ros.core.model_metadata import load_model_metadata
 from maixcam_bridge import fer_maix_protocol as P
 
 REPO = Path(__file__).resolve().parent.parent
@@ -245,6 +246,7 @@ def test_the_app_runs_fer_ros_model_on_aligned_faces(tmp_path, receiver, shared_
     assert info["models"]["classifier"] == str(mud)
     assert info["models"]["classifier_name"] == "fer_ros_ferplus" and info["models"]["alignment"] == "similarity"
     assert info["thresholds"]["crop_scale"] == 1.0 and info["app"] == "fer_ros_bridge"
+    assert info["models"]["temperature"] == pytest.approx(load_model_metadata(FERPLUS).temperature, abs=1e-6)
     assert len(frames) == 4
     for m in frames:
         assert m.class_count == 8 and m.labels_crc == metas[0].labels_crc

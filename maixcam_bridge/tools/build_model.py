@@ -11,8 +11,9 @@ Python 3.10 venv (``build_toolchain.sh``). Per model, in ``OUT/<name>/``:
    development set (FER+ Valid or FER2013 PublicTest, never a test split): top-1 agreement must reach
    ``--min-agreement`` (97 %); both accuracies are printed and kept in ``report.json``;
 5. the ``.mud`` MaixPy's ``nn.Classifier`` loads (model_type classifier, input_type gray, mean, scale, labels), plus
-   the ``fer_ros_*`` keys the device app aligns faces with: the model's alignment template and crop scale, copied
-   from its ONNX metadata. nn.Classifier ignores keys it does not know.
+   the ``fer_ros_*`` keys the device app needs to treat faces as the PC does: the model's alignment template,
+   crop scale and calibration temperature, copied from its ONNX metadata. nn.Classifier ignores keys it does
+   not know.
 
 Then ``OUT/app/fer_ros_bridge/`` is the app folder ready to install (``maixtool deploy`` / ``maixtool release``),
 with the compiled models in ``models/`` and a ``config.json`` that selects the FER+ one. Everything under OUT is
@@ -111,6 +112,7 @@ def write_mud(path: Path, cvimodel: str, meta: ModelMetadata, mean: float, scale
         f"fer_ros_input_size = {meta.input_size[0]},{meta.input_size[1]}",
         f"fer_ros_align_template = {template}",
         f"fer_ros_crop_scale = {meta.crop_scale:g}",
+        f"fer_ros_temperature = {meta.temperature:g}",
         "",
     ]
     path.write_text("\n".join(lines))
