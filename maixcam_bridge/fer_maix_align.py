@@ -50,15 +50,22 @@ def _floats(text, key, path):
 
 
 def read_mud(path):
-    """The [extra] section of a .mud as a ModelInfo; ValueError naming the key when a fer_ros key is invalid."""
-    parser = configparser.ConfigParser(interpolation=None)
-    with open(path, encoding="utf-8") as f:
-        parser.read_file(f)
+    """The [extra] section of a .mud as a ModelInfo (without a template for MaixPy's own models); ValueError naming
+    the key when a fer_ros key is invalid."""
+    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except (configparser.Error, UnicodeError):
+        # not an INI configparser reads: not one of ours (make maixcam-model writes plain INI), so no template;
+        # nn.Classifier, which parsed it, is the judge of the file
+        return ModelInfo(stem, [])
     if not parser.has_section("extra"):
-        raise ValueError(f"{path}: no [extra] section")
+        return ModelInfo(stem, [])
     extra = parser["extra"]
     labels = [s.strip() for s in extra.get("labels", "").split(",") if s.strip()]
-    name = extra.get("fer_ros_name", "").strip() or path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    name = extra.get("fer_ros_name", "").strip() or stem
     if "fer_ros_align_template" not in extra:
         return ModelInfo(name, labels)
     values = _floats(extra["fer_ros_align_template"], "fer_ros_align_template", path)

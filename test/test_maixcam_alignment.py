@@ -99,6 +99,9 @@ def test_the_mud_carries_the_models_alignment(tmp_path) -> None:
     stock = tmp_path / "face_emotion.mud"
     stock.write_text("[extra]\nmodel_type = classifier\nlabels = angry, disgust, fear\n")
     assert device_align.read_mud(str(stock)).template is None  # MaixPy's models: crop_image, as before
+    odd = tmp_path / "odd.mud"
+    odd.write_text("[basic]\nmodel face.cvimodel\n")  # not configparser's INI: still no template, no error
+    assert device_align.read_mud(str(odd)).template is None
 
 
 def labelled_images(shared_dir: Path) -> list[tuple[Path, str | None]]:
