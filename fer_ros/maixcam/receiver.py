@@ -5,7 +5,7 @@ newest valid frame of a stream and ``None`` for everything else, counting why. I
 datagram content. Session, source and device-table rules: :class:`~fer_ros.maixcam.stream_state.StreamTable`.
 
 Time rules: only the newest datagram of a stream feeds the clock-offset estimate, and only when its device
-time moved forward no faster than the host's (plus ``CLOCK_SLACK_NS`` of network jitter); a capture time is
+time did not go back and is not ahead of the current mapping by more than ``CLOCK_SLACK_NS``; a capture time is
 never after its datagram's send time (the decoder checks) nor more than ``MAX_CAPTURE_LAG_US`` before it, so
 a stamp is never in the future of the arrival and never wildly in the past.
 """
@@ -42,7 +42,7 @@ class ReceiverConfig:
     state_file: str = ""  # highest authenticated session per device, kept across restarts; "" = memory only
 
 
-CLOCK_SLACK_NS = 2_000_000_000  # device time may run ahead of host time by this much (network jitter)
+CLOCK_SLACK_NS = 2_000_000_000  # device time may run ahead of the mapping by this much (a faster path)
 MAX_CAPTURE_LAG_US = 60_000_000  # a frame captured longer than this before it was sent is stale
 
 
@@ -152,15 +152,15 @@ class MaixReceiver:
 
     @staticmethod
     def _clock_moves_forward(stream: DeviceStream, send_us: int, host_ns: int) -> bool:
-        """The newest datagram's device time is not before the previous one's, nor further ahead than the
-        host time elapsed since (plus jitter); records it when so."""
-        last = stream.last_send_us
-        if last is not None:
-            if send_us < last:
-                return False
-            if (send_us - last) * 1000 - (host_ns - stream.last_send_host_ns) > CLOCK_SLACK_NS:
-                return False
-        stream.last_send_us, stream.last_send_host_ns = send_us, host_ns
+        """The newest datagram's device time is not before the previous one's, and does not leap ahead of
+        the current device-to-host mapping (arrival - send would undercut the least delay seen by more than
+        CLOCK_SLACK_NS); records it when so. Queueing delays only make datagrams look later: never refused."""
+        if stream.last_send_us is not None and send_us < stream.last_send_us:
+            return False
+        offset = stream.clock.offset_ns
+        if offset is not None and host_ns - send_us * 1000 < offset - CLOCK_SLACK_NS:
+            return False
+        stream.last_send_us = send_us
         return True
 
 

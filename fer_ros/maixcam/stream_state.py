@@ -101,7 +101,6 @@ class DeviceStream:
         self.source = source  # "ip:port" the session's datagrams come from (the app uses one socket)
         self.ordered = ordered  # protocol >= 1.1: session ids move forward
         self.last_send_us: int | None = None  # device send time of the newest datagram
-        self.last_send_host_ns = host_ns
         self.clock = ClockOffsetEstimator(clock_window_s)
         self.counters = StreamCounters()
         self.highest_seq: int | None = None
