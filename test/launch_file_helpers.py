@@ -1,6 +1,6 @@
 """Read this repository's launch files and node lists as Python source (AST), for the launch-file tests.
 
-``launch``/``launch_ros`` are not installable here, so tests parse the files instead of importing them.
+The static launch-file tests parse the files instead of importing them, so they run without the launch tooling.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """launch/fer.launch.py and config/fer.yaml agree with the nodes, the package and ``fer-ros run``.
 
-``launch``/``launch_ros`` are not installable here, so the launch files are read as Python source (AST): every
+Static checks that run even without the launch tooling (test_launch_fer.py runs the file for real): the launch
+files are read as Python source (AST): every
 executable they start is installed (setup.py and CMakeLists.txt), every node is named as its YAML key, every
 parameter they pass or the YAML sets is one the node declares (checked against the nodes' own tables and
 against a real rclpy node), and ``fer-ros run`` starts the same graph.

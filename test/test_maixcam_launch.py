@@ -1,6 +1,7 @@
 """launch/maixcam.launch.py and config/maixcam.yaml agree with what maixcam_bridge_node declares.
 
-``launch``/``launch_ros`` are not installable here, so the launch file is read as Python source (AST): every
+Static checks that run even without the launch tooling (test_launch_maixcam.py runs it for real): the launch
+file is read as Python source (AST): every
 executable it starts exists, and every parameter name it passes or the YAML sets is one the node declares.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 
@@ -27,8 +26,7 @@ def large_images_profile() -> list:
     def apply(context: LaunchContext) -> list:
         if not _enabled(context, "large_images_profile"):
             return [LogInfo(msg="large_images_profile:=false: Fast DDS defaults (large images may be lost)")]
-        environ = {**os.environ, **context.environment}
-        variables, reason = large_images_profile_env(environ)
+        variables, reason = large_images_profile_env(context.environment)
         return [LogInfo(msg=reason), *(SetEnvironmentVariable(k, v) for k, v in variables.items())]
 
     return [
