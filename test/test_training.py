@@ -144,6 +144,13 @@ def _tiny_ferplus(data_dir: Path, out: Path, n: int = 96) -> Path:
     return out
 
 
+def _onnx_logits(path: Path, crops: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    x = ((crops.astype(np.float32) / 255 - 0.5) / 0.25)[:, None]
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+
+
 def test_rebuilding_the_shipped_onnx_model_reproduces_its_logits(data_dir: Path) -> None:
     import onnxruntime as ort
 
@@ -205,6 +212,18 @@ def test_teacher_predictions_distillation_and_resume(tmp_path: Path, data_dir: P
     saved = json.loads((tmp_path / "student" / "recipe.json").read_text())
     assert saved["teachers"] == [str(cache)] and saved["degrade"]["noise_prob"] > 0
     assert train(Recipe.from_json(json.dumps(saved)), tmp_path / "student", resume=True)["history"] == first["history"]
+
+    from fer_ros.training.train import class_prior
+
+    template = tmp_path / "template.json"
+    points = [[0.31, 0.38], [0.67, 0.38], [0.49, 0.59], [0.35, 0.74], [0.65, 0.74]]
+    template.write_text(json.dumps({"align_template": points}))
+    plain = export(tmp_path / "student" / "last.pt", template, tmp_path / "plain.onnx", "student")
+    assert plain["max_abs_diff"] < 1e-4 and plain["metrics"]["epoch"] == 2
+    export(tmp_path / "student" / "last.pt", template, tmp_path / "shifted.onnx", "student", prior_shift=0.5)
+    crops = train_set.images[:4]
+    logits = [_onnx_logits(tmp_path / name, crops) for name in ("plain.onnx", "shifted.onnx")]
+    np.testing.assert_allclose(logits[1] - logits[0], np.tile(-0.5 * np.log(class_prior(train_set)), (4, 1)), atol=1e-4)
 
     other = _tiny_ferplus(data_dir, tmp_path / "other", n=64) if (tmp_path / "other").mkdir() is None else None
     with pytest.raises(ValueError, match="other training images"):

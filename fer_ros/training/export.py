@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from fer_ros.training.train import Recipe, build_model, load_sets
+from fer_ros.training.train import Recipe, build_model, class_prior, load_sets
 
 INPUT_SIZE = 48
 
@@ -78,14 +78,35 @@ def set_metadata_props(proto: onnx.ModelProto, props: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
-def export(checkpoint: Path, template_json: Path, out: Path, name: str, tta_flip: bool = False) -> dict:
-    """Write the ONNX file and return a parity report (max abs difference of logits vs PyTorch)."""
+def export(
+    checkpoint: Path, template_json: Path, out: Path, name: str, tta_flip: bool = False, prior_shift: float = 0.0
+) -> dict:
+    """Write the ONNX file and return a parity report (max abs difference of logits vs PyTorch).
+
+    ``prior_shift`` s adds ``-s * log(prior)`` to the classifier bias (prior: the training set's class shares):
+    s > 0 favours the rare classes, s < 0 undoes part of a logit-adjusted training (``logit_adjust_tau``),
+    recorded as ``fer_ros.prior_shift``. ``checkpoint`` is a run's best.pt, or its last.pt (the EMA weights of
+    the last epoch, with the run's recipe.json).
+    """
     saved = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    if "ema" in saved:
+        recipe = Recipe.from_json((checkpoint.parent / "recipe.json").read_text())
+        saved = {
+            "model": saved["ema"],
+            "recipe": asdict(recipe),
+            "metrics": saved["state"]["history"][-1],
+            "class_names": load_sets(recipe)[0].class_names,
+        }
     recipe = Recipe.from_json(json.dumps(saved["recipe"]))
     class_names = tuple(saved["class_names"])
     model = build_model(recipe, len(class_names))
     model.load_state_dict(saved["model"])
     model.eval()
+    if prior_shift:
+        train_set, _ = load_sets(recipe)
+        with torch.no_grad():
+            shift = -prior_shift * torch.from_numpy(np.log(class_prior(train_set))).float()
+            model.head[-1].bias.add_(shift)
     buf = io.BytesIO()
     torch.onnx.export(
         model,
@@ -99,7 +120,12 @@ def export(checkpoint: Path, template_json: Path, out: Path, name: str, tta_flip
     )
     proto = onnx.load_from_string(buf.getvalue())
     template = json.loads(template_json.read_text())["align_template"]
-    set_metadata_props(proto, model_metadata(recipe, class_names, template, name, saved["metrics"], tta_flip))
+    props = model_metadata(recipe, class_names, template, name, saved["metrics"], tta_flip)
+    if prior_shift:
+        props["fer_ros.prior_shift"] = json.dumps(
+            {"s": prior_shift, "bias": "-s * log(training class shares) added to the classifier bias"}
+        )
+    set_metadata_props(proto, props)
     proto.doc_string = f"fer_ros expression model {name}: {len(class_names)} classes, 48x48 gray."
     onnx.checker.check_model(proto)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +149,9 @@ def export(checkpoint: Path, template_json: Path, out: Path, name: str, tta_flip
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt of a training run")
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True, help="best.pt of a training run, or last.pt (last epoch's EMA)"
+    )
     parser.add_argument(
         "--template", type=Path, required=True, help="template JSON from fer_ros.training.template"
     )
@@ -132,8 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tta-flip", action="store_true", help="mark the model to average each crop with its mirror image by default"
     )
+    parser.add_argument(
+        "--prior-shift",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="add -S*log(class prior) to the output bias (S<0 undoes part of a logit-adjusted training)",
+    )
     args = parser.parse_args(argv)
-    report = export(args.checkpoint, args.template, args.out, args.name, args.tta_flip)
+    report = export(args.checkpoint, args.template, args.out, args.name, args.tta_flip, args.prior_shift)
     print(json.dumps(report, indent=2))
     return 0 if report["max_abs_diff"] < 1e-3 else 1
 
