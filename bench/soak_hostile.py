@@ -317,7 +317,8 @@ class Soak:
         share = 100.0 * self.received["bridge"] / max(1, self.sent_camera_frames)
         rx, expr = last["receiver_values"], last["expr_values"]
         print(
-            f"  camera frames published: {self.received['bridge']}/{self.sent_camera_frames} ({share:.2f} %); "
+            f"  camera frames received here: {self.received['bridge']}/{self.sent_camera_frames} ({share:.2f} %), "
+            f"published by the bridge (its counter): {last['camera_values'].get('published', '?')}; "
             f"hostile datagrams sent {self.sent_hostile_datagrams}"
         )
         print("  receiver: " + ", ".join(f"{k}={v}" for k, v in sorted(rx.items()) if v not in ("0", "n/a")))
