@@ -108,8 +108,10 @@ ros-tools: $(STAMPS)/editable
 	fi
 
 $(STAMPS)/ros-tools: $(ROS_TOOLS_WHEELS) requirements/ros-tools.txt $(STAMPS)/interfaces
-	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(ROS_TOOLS_WHEELS)
 	$(PY) -m pip install --disable-pip-version-check -q -c requirements/lock.txt -r requirements/ros-tools.txt
+	@# Last, and without dependency resolution: their metadata names ROS packages (ament_index_python...) that
+	@# the venv has under their PyPI names (ros-ament-index-python...).
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(ROS_TOOLS_WHEELS)
 	mkdir -p build/composition_interfaces
 	$(call CMAKE_ROS,$(ROS_TOOLS_MIRROR)/src/composition_interfaces,build/composition_interfaces,\
 		-DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/ros_wheels_include_dirs.cmake)

@@ -47,3 +47,29 @@ def test_cmake_generates_the_three_messages() -> None:
     assert messages == ["ExpressionCommand.msg", "FaceExpression.msg", "FaceExpressionArray.msg"]
     for name in messages:
         assert f'"msg/{name}"' in cmake
+
+
+# Every dependency key, checked by hand against ros/rosdistro (rosdep/python.yaml at 000730dc, and
+# jazzy/kilted distribution.yaml at 0006cdad/0013c554): the rosdep keys resolve on Ubuntu noble, the ROS
+# packages are released in both Jazzy and Kilted. A new key must be checked the same way and added here.
+VERIFIED_ROSDEP_KEYS = {
+    "python3-numpy", "python3-opencv", "python3-yaml", "python3-tqdm", "python3-onnxruntime-pip",
+    "python3-pytest", "python3-pytest-timeout", "python3-colcon-common-extensions",
+}  # fmt: skip
+VERIFIED_ROS_PACKAGES = {
+    "ament_cmake", "ament_cmake_python", "ament_index_python", "rosidl_default_generators",
+    "rosidl_default_runtime", "builtin_interfaces", "std_msgs", "sensor_msgs", "geometry_msgs",
+    "diagnostic_msgs", "visualization_msgs", "rclpy", "launch", "launch_ros", "ros2launch", "launch_testing",
+    "launch_testing_ros", "cv_bridge",
+}  # fmt: skip
+
+
+def test_every_dependency_is_a_checked_rosdep_key_or_ros_package() -> None:
+    package = parse_package(str(ROOT / "package.xml"))
+    keys = {
+        dep.name
+        for group in (package.buildtool_depends, package.build_depends, package.exec_depends,
+                      package.test_depends, package.build_export_depends)  # fmt: skip
+        for dep in group
+    }
+    assert keys <= VERIFIED_ROSDEP_KEYS | VERIFIED_ROS_PACKAGES, keys - VERIFIED_ROSDEP_KEYS - VERIFIED_ROS_PACKAGES
