@@ -2,6 +2,8 @@
 
 The ros-* wheels also carry ``<pkg>-<version>.egg-info`` metadata of the ROS packages inside them (``rclpy``,
 ``std_msgs``...); those are not installable names, so only distributions whose INSTALLER is pip are kept.
+Distributions pip installed from a file or folder (the ROS tooling wheels of ROS_TOOLS_MIRROR, this checkout)
+are not pinned: PyPI has unrelated projects with some of those names (``launch``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ def main() -> int:
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
         if (dist.read_text("INSTALLER") or "").strip() != "pip" or name.lower().replace("_", "-") in SKIP:
+            continue
+        if dist.read_text("direct_url.json"):  # installed from a path, not from an index
             continue
         pins.add(f"{name}=={dist.version}")
     out = Path(__file__).resolve().parent / "lock.txt"
