@@ -1,0 +1,143 @@
+"""Past one machine, over real DDS: "hosts" are network namespaces on one bridge (fer_ros/testing/netns.py).
+
+- camera_node on host A -> expression_node on host B, raw Image and CompressedImage (compressed:=true);
+  mirror_node and overlay_node on host C, fed by B's faces and A's image;
+- no multicast: ROS_STATIC_PEERS alone connects A and B, and a host that lists no peer finds nothing;
+- several cameras on one recognition host with ``fer.launch.py cameras:=...``: one namespace each, no global
+  topic, every camera served;
+- a (fake) MaixCAM on host A streams to the bridge on host B with the source/device allowlists and HMAC on.
+
+Every process runs in its namespace with its own ROS_LOG_DIR, the session's ROS_DOMAIN_ID and
+ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET, and config/fastdds_hosts.xml. Skipped, with the reason, where network
+namespaces cannot be created (not root).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fer_ros.testing.netns import Host, VirtualNetwork, netns_problem
+from fer_ros.testing.ros_harness import ProcessGroup, RosProcess, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+HOSTS_PROFILE = REPO / "config" / "fastdds_hosts.xml"
+PROBLEM = netns_problem()
+
+pytestmark = [pytest.mark.ros, pytest.mark.skipif(PROBLEM is not None, reason=f"netns: {PROBLEM}")]
+
+
+@pytest.fixture
+def network(ros_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., VirtualNetwork]]:
+    """A factory of VirtualNetwork in the session's domain; every network is deleted afterwards."""
+    networks: list[VirtualNetwork] = []
+
+    def make(hosts=("a", "b"), **kwargs) -> VirtualNetwork:
+        net = VirtualNetwork(
+            hosts, domain_id=int(ros_env["ROS_DOMAIN_ID"]), work_dir=tmp_path / f"net{len(networks)}", **kwargs
+        )
+        networks.append(net)
+        return net.open()
+
+    try:
+        yield make
+    finally:
+        for net in networks:
+            net.close()
+
+
+def node(group: ProcessGroup, host: Host, name: str, namespace: str, **parameters) -> RosProcess:
+    """A fer_ros node in ``namespace`` on ``host`` (with the hosts' Fast DDS profile)."""
+    ros_args = ["-r", f"__ns:={namespace}", *parameters.pop("remap", ())]
+    return host.start_module(
+        group,
+        f"fer_ros.nodes.{name}",
+        parameters=parameters,
+        ros_args=ros_args,
+        name=f"{name}{namespace.replace('/', '_')}",
+        env={"FASTDDS_DEFAULT_PROFILES_FILE": str(HOSTS_PROFILE)},
+    )
+
+
+def camera(group: ProcessGroup, host: Host, namespace: str, image: Path, rate_hz: float = 15.0) -> RosProcess:
+    """camera_node looping on a one-face photo, 640x480 raw and JPEG."""
+    return node(
+        group,
+        host,
+        "camera_node",
+        namespace,
+        source=str(image),
+        rate_hz=rate_hz,
+        loop=True,
+        width=640,
+        height=480,
+        publish_compressed=True,
+        frame_id=f"{namespace.strip('/')}_camera",
+    )
+
+
+def probe(
+    group: ProcessGroup, host: Host, out: Path, topics: list[str], until: int, timeout_s: float, **kwargs
+) -> RosProcess:
+    """fer_ros.testing.netns_probe on ``host``: records ``topics`` (TOPIC:KIND) into ``out``."""
+    process = host.start_module(
+        group,
+        "fer_ros.testing.netns_probe",
+        "--out",
+        str(out),
+        "--until",
+        str(until),
+        "--timeout",
+        str(timeout_s),
+        *topics,
+        name=f"probe-{out.stem}",
+        **kwargs,
+    )
+    process.wait_for_output("probe ready", timeout_s=60)
+    return process
+
+
+def finished(process: RosProcess, out: Path, timeout_s: float) -> dict:
+    """The probe's JSON once it has exited."""
+    wait_for(lambda: not process.is_running(), timeout_s, what=f"{process.name} to finish")
+    assert process.returncode == 0, process.describe()
+    return json.loads(out.read_text())
+
+
+def test_camera_on_a_recognition_on_b_results_on_c(network, ros_processes, shared_dir, tmp_path) -> None:
+    net = network(("a", "b", "c"))
+    a, b, c = net["a"], net["b"], net["c"]
+    sent_before = a.interface_bytes()[1]
+    camera(ros_processes, a, "/head", shared_dir / "media" / "astronaut.png")
+    node(ros_processes, b, "expression_node", "/head")  # raw sensor_msgs/Image across the network
+    node(
+        ros_processes,
+        b,
+        "expression_node",
+        "/jpeg",
+        compressed=True,
+        remap=["-r", "image/compressed:=/head/image/compressed"],
+    )
+    node(ros_processes, c, "mirror_node", "/head")
+    node(ros_processes, c, "overlay_node", "/head")
+    out = tmp_path / "c.json"
+    topics = ["/head/faces:faces", "/jpeg/faces:faces", "/head/expression_command:command", "/head/overlay/image:image"]
+    rec = finished(probe(ros_processes, c, out, topics, until=5, timeout_s=90), out, 100)
+    for topic in topics:
+        assert rec[topic.rsplit(":", 1)[0]]["count"] >= 5, (
+            topic,
+            {k: v["count"] for k, v in rec.items() if k != "graph_topics"},
+        )
+    for topic in ("/head/faces", "/jpeg/faces"):
+        messages = rec[topic]["messages"]
+        assert all(m["expressions"] == ["happy"] for m in messages[-3:]), messages[-3:]
+        # header stamps are the camera's capture times on host A, unchanged through B
+        delays = [(r - s) / 1e6 for s, r in zip(rec[topic]["stamps_ns"], rec[topic]["received_ns"], strict=True)]
+        assert all(0 < d < 3000 for d in delays), delays
+    assert rec["/head/overlay/image"]["messages"][-1]["size"] == [640, 480]
+    assert {m["expression"] for m in rec["/head/expression_command"]["messages"]} & {"happy", "neutral"}
+    sent = a.interface_bytes()[1] - sent_before
+    assert sent > 10 * 640 * 480 * 3, f"host A sent only {sent} bytes: the images did not cross the veth"
