@@ -141,3 +141,28 @@ def test_camera_on_a_recognition_on_b_results_on_c(network, ros_processes, share
     assert {m["expression"] for m in rec["/head/expression_command"]["messages"]} & {"happy", "neutral"}
     sent = a.interface_bytes()[1] - sent_before
     assert sent > 10 * 640 * 480 * 3, f"host A sent only {sent} bytes: the images did not cross the veth"
+
+
+def test_several_cameras_on_one_recognition_host(network, ros_processes, shared_dir, tmp_path) -> None:
+    """``fer.launch.py cameras:=cam1,cam2`` on B: one namespace per camera, no global topic, both served."""
+    from ros_tools_helpers import require_ros_tools, ros2_command
+
+    require_ros_tools()
+    net = network(("a", "b"))
+    a, b = net["a"], net["b"]
+    media = shared_dir / "media" / "ros4hri"
+    camera(ros_processes, a, "/cam1", media / "user_happy.jpg")
+    camera(ros_processes, a, "/cam2", media / "user_surprised.jpg")
+    launch = [ros2_command(), "launch", "fer_ros", "fer.launch.py", "cameras:=cam1,cam2", "camera_image:=image"]
+    launch += ["compressed:=true", "overlay:=false", "mirror:=false"]
+    b.start(ros_processes, launch, "launch", env={"FASTDDS_DEFAULT_PROFILES_FILE": str(HOSTS_PROFILE)})
+    out = tmp_path / "a.json"
+    rec = finished(probe(ros_processes, a, out, ["/cam1/faces:faces", "/cam2/faces:faces"], 10, 90), out, 100)
+    counts = {topic: rec[topic]["count"] for topic in ("/cam1/faces", "/cam2/faces")}
+    assert min(counts.values()) >= 10, counts
+    for name, expression in (("cam1", "happy"), ("cam2", "surprised")):
+        messages = rec[f"/{name}/faces"]["messages"]
+        assert {m["source"] for m in messages} == {name}
+        assert messages[-1]["expressions"] == [expression], messages[-3:]
+    ours = [t for t in rec["graph_topics"] if t not in ("/rosout", "/parameter_events", "/diagnostics")]
+    assert ours and all(t.startswith(("/cam1/", "/cam2/")) for t in ours), ours
