@@ -49,7 +49,7 @@ def network(ros_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., V
             net.close()
 
 
-def node(group: ProcessGroup, host: Host, name: str, namespace: str, **parameters) -> RosProcess:
+def node(group: ProcessGroup, host: Host, name: str, namespace: str, peers=None, **parameters) -> RosProcess:
     """A fer_ros node in ``namespace`` on ``host`` (with the hosts' Fast DDS profile)."""
     ros_args = ["-r", f"__ns:={namespace}", *parameters.pop("remap", ())]
     return host.start_module(
@@ -59,16 +59,20 @@ def node(group: ProcessGroup, host: Host, name: str, namespace: str, **parameter
         ros_args=ros_args,
         name=f"{name}{namespace.replace('/', '_')}",
         env={"FASTDDS_DEFAULT_PROFILES_FILE": str(HOSTS_PROFILE)},
+        peers=peers,
     )
 
 
-def camera(group: ProcessGroup, host: Host, namespace: str, image: Path, rate_hz: float = 15.0) -> RosProcess:
+def camera(
+    group: ProcessGroup, host: Host, namespace: str, image: Path, rate_hz: float = 15.0, peers=None
+) -> RosProcess:
     """camera_node looping on a one-face photo, 640x480 raw and JPEG."""
     return node(
         group,
         host,
         "camera_node",
         namespace,
+        peers,
         source=str(image),
         rate_hz=rate_hz,
         loop=True,
@@ -166,3 +170,20 @@ def test_several_cameras_on_one_recognition_host(network, ros_processes, shared_
         assert messages[-1]["expressions"] == [expression], messages[-3:]
     ours = [t for t in rec["graph_topics"] if t not in ("/rosout", "/parameter_events", "/diagnostics")]
     assert ours and all(t.startswith(("/cam1/", "/cam2/")) for t in ours), ours
+
+
+def test_static_peers_without_multicast(network, ros_processes, shared_dir, tmp_path) -> None:
+    """No multicast on the network: A and B list each other in ROS_STATIC_PEERS and work; C lists no peer and
+    nobody lists C, so C finds nothing (which also shows that multicast is really off)."""
+    net = network(("a", "b", "c"), multicast=False)
+    a, b, c = net["a"], net["b"], net["c"]
+    camera(ros_processes, a, "/head", shared_dir / "media" / "astronaut.png", peers=[b.address])
+    node(ros_processes, b, "expression_node", "/head", peers=[a.address], compressed=True)
+    topics = ["/head/faces:faces"]
+    out_a, out_c = tmp_path / "a.json", tmp_path / "c.json"
+    lonely = probe(ros_processes, c, out_c, topics, until=1, timeout_s=12, peers=[])
+    rec = finished(probe(ros_processes, a, out_a, topics, until=5, timeout_s=60, peers=[b.address]), out_a, 70)
+    assert rec["/head/faces"]["count"] >= 5 and rec["/head/faces"]["messages"][-1]["expressions"] == ["happy"]
+    alone = finished(lonely, out_c, 40)
+    assert alone["/head/faces"]["count"] == 0
+    assert not {"/head/image", "/diagnostics"} & set(alone["graph_topics"]), alone["graph_topics"]

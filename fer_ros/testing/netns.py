@@ -7,8 +7,9 @@ to the machine's own network namespace, and nothing in these namespaces can reac
 
 - ``multicast=True``: the bridge floods multicast (no IGMP snooping) and each host routes 224.0.0.0/4 to
   ``eth0``, so DDS discovery works the default way (SPDP multicast on 239.255.0.1).
-- ``multicast=False``: the interfaces have multicast off and no multicast route; DDS finds its peers only
-  through ``ROS_STATIC_PEERS`` (unicast), as on networks that filter multicast.
+- ``multicast=False``: the bridge forwards no multicast (``mcast_flood off`` on every port, no snooping), the
+  interfaces have multicast off and no multicast route; DDS finds its peers only through ``ROS_STATIC_PEERS``
+  (unicast), as on networks that filter multicast.
 
 Processes run with ``ip netns exec`` (:meth:`Host.argv`), with the environment of :meth:`Host.ros_env`: the
 session's ``ROS_DOMAIN_ID``, ``ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET`` (LOCALHOST would keep DDS on ``lo``), the
@@ -275,6 +276,15 @@ class VirtualNetwork:
         hub_end = f"p{index}"
         _ip("-n", self.hub, "link", "add", hub_end, "type", "veth", "peer", "name", INTERFACE, "netns", namespace)
         _ip("-n", self.hub, "link", "set", hub_end, "master", "br0", "mtu", str(self.mtu), "up")
+        if not self.multicast:  # the bridge drops multicast (its switch does not flood it to this port)
+            result = subprocess.run(
+                ["ip", "netns", "exec", self.hub, "bridge", "link", "set", "dev", hub_end, "mcast_flood", "off"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            if result.returncode != 0:
+                raise NetnsError(f"cannot turn multicast flooding off on the bridge: {result.stderr.strip()}")
         address = f"{self.subnet}.{index + 1}"
         _ip("-n", namespace, "addr", "add", f"{address}/24", "dev", INTERFACE)
         _ip(
