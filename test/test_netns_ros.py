@@ -187,3 +187,72 @@ def test_static_peers_without_multicast(network, ros_processes, shared_dir, tmp_
     alone = finished(lonely, out_c, 40)
     assert alone["/head/faces"]["count"] == 0
     assert not {"/head/image", "/diagnostics"} & set(alone["graph_topics"]), alone["graph_topics"]
+
+
+SENDER = """
+import socket, sys, time
+sys.path.insert(0, {test_dir!r})
+from test_maixcam_bridge_ros import valid_pair
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for seq in range(1, 40, 2):
+    for device, session, key in {sends!r}:
+        for d in valid_pair(device, session, seq, key=key):
+            sock.sendto(d, ({host!r}, {port}))
+    time.sleep(0.05)
+"""
+
+
+def test_maixcam_on_a_bridge_on_b_with_allowlist_and_hmac(network, ros_processes, shared_dir, tmp_path) -> None:
+    """The device app (fake maix) on A streams signed frames to the bridge on B, which only accepts A's address,
+    device cam-a and the key: it publishes them; an unsigned or unlisted device from A, and the right device
+    and key from C, are refused and counted."""
+    import sys
+
+    net = network(("a", "b", "c"))
+    a, b, c = net["a"], net["b"], net["c"]
+    key, port = "lab secret", 7460
+    bridge = b.start_module(
+        ros_processes,
+        "fer_ros.nodes.maixcam_bridge_node",
+        parameters={
+            "bind_address": b.address,
+            "port": port,
+            "allowed_sources": a.address,
+            "allowed_devices": "cam-a",
+            "hmac_key": key,
+            "state_dir": str(tmp_path / "bridge_state"),
+        },
+        name="bridge",
+    )
+    bridge.wait_for_output(rf"listening on udp://{b.address}:{port}", timeout_s=60)
+    config = tmp_path / "cam-a.json"
+    app_cfg = {"device_name": "cam-a", "destination": {"host": b.address, "port": port}, "hmac_key": key}
+    app_cfg |= {"display": False, "session_file": str(tmp_path / "cam-a.session")}
+    config.write_text(json.dumps(app_cfg))
+    app_env = {
+        "PYTHONPATH": str(REPO / "test" / "fake_maix"),
+        "FAKE_MAIX_MEDIA": str(shared_dir / "media" / "ros4hri" / "user_happy.jpg"),
+        "FAKE_MAIX_FRAMES": "0",
+        "FAKE_MAIX_FPS": "15",
+    }
+    a.start(ros_processes, [sys.executable, str(REPO / "maixcam_bridge" / "main.py"), str(config)], "app", app_env)
+    hostile = [("cam-a", 7, None), ("cam-z", 8, key.encode())]  # unsigned; not an allowed device
+    for host, sends in ((a, hostile), (c, [("cam-a", 9, key.encode())])):  # C: not an allowed source
+        script = SENDER.format(test_dir=str(REPO / "test"), sends=sends, host=b.address, port=port)
+        sender = host.run([sys.executable, "-c", script], timeout_s=60)
+        assert sender.returncode == 0, sender.stderr
+    out = tmp_path / "b.json"
+    recorder = probe(ros_processes, b, out, ["/faces:faces", "/diagnostics:diagnostics"], until=5, timeout_s=90)
+    rec = finished(recorder, out, 100)
+    faces = rec["/faces"]["messages"]
+    assert {m["source"] for m in faces} == {"maixcam:cam-a"}
+    assert faces[-1]["expressions"] == ["happy"]
+    receiver = [
+        m["status"]["maixcam_bridge: receiver"]
+        for m in rec["/diagnostics"]["messages"]
+        if "maixcam_bridge: receiver" in m["status"]
+    ]
+    assert receiver, rec["/diagnostics"]["messages"][-1]
+    last = receiver[-1]
+    assert int(last["auth_errors"]) >= 20 and int(last["device_rejected"]) >= 20, last
+    assert int(last["source_rejected"]) >= 20, last
