@@ -256,3 +256,25 @@ def test_maixcam_on_a_bridge_on_b_with_allowlist_and_hmac(network, ros_processes
     last = receiver[-1]
     assert int(last["auth_errors"]) >= 20 and int(last["device_rejected"]) >= 20, last
     assert int(last["source_rejected"]) >= 20, last
+
+
+@pytest.mark.slow
+def test_bench_ros_hosts_writes_the_documented_keys(tmp_path: Path) -> None:
+    """``fer-ros bench-ros --hosts`` with two cameras (a short smoke run; the figures are not asserted)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "fer_ros.cli.main", "bench-ros", "--hosts", "--cameras", "2", "--faces", "1"]
+    command += ["--rate", "10", "--duration", "3", "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    (scenario,) = data["scenarios"].values()
+    for key in ("latency_p50_ms", "latency_p99_ms", "processed_ratio", "node_cpu_percent", "core_process_p50_ms"):
+        assert key in scenario, key
+    assert scenario["cameras"] == 2 and "UDPv4" in scenario["transport"]
+    assert sorted(scenario["per_camera"]) == ["/cam1", "/cam2"]
+    assert all(c["frames_published"] >= 20 and c["processed_ratio"] > 0.5 for c in scenario["per_camera"].values())
+    assert scenario["bytes_per_s"] > 10 * 2 * 10_000  # JPEGs crossed the camera host's interface
+    assert scenario["faces_detected_median"] == 1 and "p50" in result.stdout

@@ -31,8 +31,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--fastdds-profile",
         default="default-fer_ros",
         metavar="XML",
-        help="Fast DDS profile of both processes (default: config/fastdds_large_images.xml; "
-        "'none' for Fast DDS's own defaults)",
+        help="Fast DDS profile of both processes (default: config/fastdds_large_images.xml, with --hosts "
+        "config/fastdds_hosts.xml; 'none' for Fast DDS's own defaults)",
+    )
+    parser.add_argument(
+        "--hosts",
+        action="store_true",
+        help="two hosts (network namespaces on a bridge; needs root): cameras on one, expression_node(s) on "
+        "the other, over UDP; adds transport, bytes_per_s and cameras to the figures",
+    )
+    parser.add_argument(
+        "--cameras", default="1", metavar="LIST", help="with --hosts: camera counts, one node each (default 1)"
+    )
+    parser.add_argument(
+        "--image",
+        default="compressed",
+        metavar="LIST",
+        help="with --hosts: raw (sensor_msgs/Image), compressed (JPEG) or both: raw,compressed (default compressed)",
+    )
+    parser.add_argument(
+        "--static-peers",
+        action="store_true",
+        help="with --hosts: no multicast on the network, discovery through ROS_STATIC_PEERS",
     )
     add_json_option(parser, "the figures")
     parser.set_defaults(func=run)
@@ -50,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     profile = None if args.fastdds_profile == "none" else args.fastdds_profile
     quiet = args.json == "-"
+    if args.hosts:
+        return _run_hosts(args, faces, (width, height), quiet)
     result = run_benchmark(
         faces,
         args.rate,
@@ -60,6 +82,41 @@ def run(args: argparse.Namespace) -> int:
     )
     if not quiet:
         print("\n".join(summary_lines(result)))
+    if args.json:
+        write_json(result, args.json)
+    return 0
+
+
+def _run_hosts(args: argparse.Namespace, faces: tuple[int, ...], size: tuple[int, int], quiet: bool) -> int:
+    from fer_ros.ros.hosts_benchmark import hosts_summary_lines, run_hosts_benchmark
+
+    try:
+        cameras = tuple(int(v) for v in args.cameras.split(",") if v.strip())
+    except ValueError:
+        error_line("bench-ros", "--cameras takes integers like 1,2,3")
+        return 2
+    kinds = tuple(v.strip() for v in args.image.split(",") if v.strip())
+    if not kinds or set(kinds) - {"raw", "compressed"} or not cameras or min(cameras) < 1:
+        error_line("bench-ros", "--image takes raw, compressed or raw,compressed; --cameras counts >= 1")
+        return 2
+    profile = {"default-fer_ros": "default-hosts", "none": None}.get(args.fastdds_profile, args.fastdds_profile)
+    try:
+        result = run_hosts_benchmark(
+            cameras,
+            kinds,
+            faces,
+            args.rate,
+            args.duration,
+            size,
+            profile,
+            args.static_peers,
+            progress=(lambda _line: None) if quiet else print,
+        )
+    except RuntimeError as error:
+        error_line("bench-ros", str(error))
+        return 1
+    if not quiet:
+        print("\n".join(hosts_summary_lines(result)))
     if args.json:
         write_json(result, args.json)
     return 0

@@ -223,10 +223,27 @@ def run_scenario(
             diagnostics = list(probe.diagnostics)
     finally:
         node.stop()
+    elapsed = wall_after - wall_before
+    return {
+        "scenario": scenario.name,
+        "faces": scenario.faces,
+        "rate_hz": scenario.rate_hz,
+        "duration_s": round(elapsed, 2),
+        **stream_figures(stamps, received, diagnostics, elapsed),
+        "node_cpu_percent": round(100 * (cpu_after - cpu_before) / elapsed, 1),
+        "bench_process_cpu_percent": round(100 * (own_after - own_before) / elapsed, 1),
+        "image_bytes": len(msg.data),
+    }
+
+
+def stream_figures(
+    stamps: list[int], received: dict[int, tuple[float, int]], diagnostics: list[dict[str, str]], elapsed: float
+) -> dict:
+    """Figures of one image stream: ``stamps`` published, ``received`` {stamp: (latency ms, faces)}, the
+    node's /diagnostics values over the measurement, and its length (s)."""
     latencies = [received[s][0] for s in stamps if s in received]
     quarter = max(1, len(latencies) // 4)
     faces_seen = [received[s][1] for s in stamps if s in received]
-    elapsed = wall_after - wall_before
     first, last = (diagnostics[0], diagnostics[-1]) if len(diagnostics) >= 2 else ({}, {})
 
     def period_median(key: str) -> float | None:
@@ -237,10 +254,6 @@ def run_scenario(
         return int(last[key]) - int(first[key]) if key in first and key in last else None
 
     return {
-        "scenario": scenario.name,
-        "faces": scenario.faces,
-        "rate_hz": scenario.rate_hz,
-        "duration_s": round(elapsed, 2),
         "frames_published": len(stamps),
         "frames_processed": len(latencies),
         "processed_ratio": round(len(latencies) / max(1, len(stamps)), 4),
@@ -254,14 +267,11 @@ def run_scenario(
         if latencies
         else None,
         "faces_detected_median": int(np.median(faces_seen)) if faces_seen else 0,
-        "node_cpu_percent": round(100 * (cpu_after - cpu_before) / elapsed, 1),
-        "bench_process_cpu_percent": round(100 * (own_after - own_before) / elapsed, 1),
         "node_receipt_to_publish_p50_ms": period_median("latency_p50_ms"),
         "node_processing_p50_ms": period_median("processing_p50_ms"),
         "node_pipeline_p50_ms": period_median("pipeline_p50_ms"),
         "node_frames_received_delta": delta("frames_received"),
         "node_frames_skipped_delta": delta("frames_skipped"),
-        "image_bytes": len(msg.data),
     }
 
 
