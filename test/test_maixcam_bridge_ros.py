@@ -214,6 +214,8 @@ def test_hmac_key_rejects_unsigned_and_wrongly_signed(ros_processes, topic_probe
     probe.subscribe("/faces", FaceExpressionArray)
     probe.subscribe("/diagnostics", DiagnosticArray)
     _, port = start_bridge(ros_processes, hmac_key="lab secret", state_dir=str(ros_processes.log_dir / "state"))
+    # The signed frame is sent once: the probe must already be matched with the bridge's publisher.
+    wait_for(lambda: probe.node.count_publishers("/faces") >= 1, 20, what="the bridge's /faces publisher")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         for d in valid_pair("cam-1", 1, 1) + valid_pair("cam-2", 1, 1, key=b"wrong"):
