@@ -405,7 +405,7 @@ class ExpressionStreamer:
         self.key = cfg.get("hmac_key") or None
         self.device_id = cfg["device_name"]
         # protocol 1.1: a session id larger than any earlier one of this device (a receiver refuses older ones)
-        session_file = cfg.get("session_file") or os.path.expanduser("~/.fer_ros_maixcam_session")
+        session_file = cfg.get("session_file") or os.path.join(app_data_dir(), "session_id")
         self.session_id = proto.next_session_id(session_file)
         self.seq = 0
         self.tracker = IouTracker()

@@ -62,6 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
         env["FER_ROS_MODEL_DIR"] = str(cache)
     env["FER_ROS_SHARED"] = str(shared_root())
     env["ROS_PYTHON_CHECK_FIELDS"] = "1"  # generated message setters check types and sizes
+    # State that nodes and the device app keep between runs (the bridge's session high-water marks, the app's
+    # session counter) stays in this session's folder, not in the user's home.
+    env["ROS_HOME"] = str(_Session.tmp_dir / "ros_home")
+    env["FAKE_MAIX_DATA_DIR"] = str(_Session.tmp_dir / "maix_app_data")
     # Camera-sized images exceed Fast DDS's default 512 KiB shared-memory segment and would go as UDP
     # fragments, which best-effort topics lose: use the project's profile (16 MiB segment).
     env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO_ROOT / "config" / "fastdds_large_images.xml")
