@@ -98,10 +98,13 @@ interfaces: $(STAMPS)/interfaces
 # dependencies, and composition_interfaces (imported by launch_ros) built with rosidl like our messages.
 # Neither: one line, and the launch tests skip saying why. `make demo` needs none of it.
 ros-tools: $(STAMPS)/editable
-	@if $(PY) -c 'import launch_ros, ros2cli' 2>/dev/null && [ ! -e $(STAMPS)/ros-tools ]; then \
-		echo "ROS 2 tooling: using $$($(PY) -c 'import launch_ros, os; print(os.path.dirname(launch_ros.__file__))')"; \
+	@where=$$($(PY) -c 'import launch_ros, os; print(os.path.dirname(launch_ros.__file__))' 2>/dev/null || true); \
+	if [ -n "$$where" ] && [[ "$$where" != $(VENV)/* ]]; then \
+		echo "ROS 2 tooling: using the sourced ROS 2 install ($$where)"; \
 	elif [ -n "$(ROS_TOOLS_WHEELS)" ]; then \
 		$(MAKE) --no-print-directory $(STAMPS)/ros-tools; \
+	elif [ -n "$$where" ]; then \
+		echo "ROS 2 tooling: kept as installed earlier (no mirror at $(ROS_TOOLS_MIRROR) now)"; \
 	else \
 		echo "ROS 2 tooling not installed: no ROS 2 install sourced and no mirror at $(ROS_TOOLS_MIRROR)" \
 			"(set ROS_TOOLS_MIRROR): ros2 launch and the launch tests are unavailable; make demo works without"; \
