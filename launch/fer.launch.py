@@ -40,6 +40,7 @@ ARGUMENTS = (
     ("mirror", "true", "start mirror_node (robot expression commands)"),
     ("camera_source", "", "start camera_node on this video file, image folder or webcam index; empty: use "
      "the camera topic as it is"),
+    ("loop", "false", "with camera_source: play the file again when it ends"),
     ("cameras", "", "comma-separated camera names (head,chest): the nodes once per camera, in namespace "
      "<namespace>/<camera>, on that camera's relative camera_image topic; empty: one camera on camera_topic"),
     ("camera_image", "image_raw", "with cameras: each camera's image topic, relative to its namespace"),
@@ -57,7 +58,8 @@ def graph(namespace, image_remappings: list, camera_source, source_names: list) 
         executable="camera_node",
         name="camera_node",
         namespace=namespace,
-        parameters=[config, {"source": camera_source, "publish_compressed": compressed}],
+        parameters=[config, {"source": camera_source, "publish_compressed": compressed,
+                             "loop": LaunchConfiguration("loop")}],
         remappings=image_remappings,
         condition=IfCondition(NotEqualsSubstitution(camera_source, "")),
         output="screen",

@@ -21,13 +21,13 @@ from ros_tools_helpers import MISSING_REASON
 pytest.importorskip("launch_testing", reason=MISSING_REASON)
 import launch_testing  # noqa: E402
 import launch_testing.actions  # noqa: E402
-import launch_testing.asserts  # noqa: E402
 from launch import LaunchDescription  # noqa: E402
 from launch.actions import GroupAction, IncludeLaunchDescription, UnsetEnvironmentVariable  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from launch.substitutions import PathJoinSubstitution  # noqa: E402
 from launch_ros.substitutions import FindPackageShare  # noqa: E402
-from ros_tools_helpers import ros2_command, tracebacks  # noqa: E402
+from launch_test_helpers import TestCleanShutdown  # noqa: E402, F401  (post-shutdown checks)
+from ros_tools_helpers import ros2_command  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -40,7 +40,7 @@ MEASURE_S = 7.0
 def generate_test_description() -> LaunchDescription:
     fer = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("fer_ros"), "launch", "fer.launch.py"])),
-        launch_arguments={"camera_source": str(VIDEO)}.items(),
+        launch_arguments={"camera_source": str(VIDEO), "loop": "true"}.items(),
     )
     # The launch file's own Fast DDS settings, not the test session's (scoped: this process keeps its own).
     unset = UnsetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE")
@@ -79,7 +79,6 @@ class TestRunningGraph(unittest.TestCase):
     @classmethod
     def tearDownClass(cls) -> None:
         cls.probe.close()
-        subprocess.run([ros2_command(), "daemon", "stop"], capture_output=True, timeout=30)
 
     def test_graph(self, proc_info, proc_output) -> None:
         self.probe.wait_for_message("/faces", timeout_s=60)
@@ -127,10 +126,12 @@ class TestRunningGraph(unittest.TestCase):
                 self.assertEqual(face.confidence, face.scores[labels.index(face.expression)])
 
     def check_param_set(self) -> None:
-        done = subprocess.run(
-            [ros2_command(), "param", "set", "/expression_node", "detection_score_threshold", "0.99"],
-            capture_output=True, text=True, timeout=60,
-        )
+        command = [ros2_command(), "param", "set", "--no-daemon", "--spin-time", "3",
+                   "/expression_node", "detection_score_threshold", "0.99"]  # fmt: skip
+        for _ in range(3):  # "Node not found" while discovery has not seen it yet (a loaded machine)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            if done.returncode == 0:
+                break
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertIn("successful", done.stdout)
         changed_ns = self.probe.node.get_clock().now().nanoseconds
@@ -142,16 +143,3 @@ class TestRunningGraph(unittest.TestCase):
         later = [m for m in self.probe.messages("/faces") if stamp_ns(m.header.stamp) >= stamp_ns(after.header.stamp)]
         self.assertGreater(len(later), 5)
         self.assertEqual(sum(len(m.faces) for m in later), 0)
-
-
-@launch_testing.post_shutdown_test()
-class TestShutdown(unittest.TestCase):
-    """After launch_testing shut the graph down."""
-
-    def test_exit_codes(self, proc_info) -> None:
-        launch_testing.asserts.assertExitCodes(proc_info)
-
-    def test_no_traceback(self, proc_output) -> None:
-        for process in proc_output.processes():
-            text = "".join(event.text.decode(errors="replace") for event in proc_output[process])
-            self.assertFalse(tracebacks(text), f"{process.process_details['name']}:\n{text[-3000:]}")

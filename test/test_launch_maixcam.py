@@ -13,17 +13,17 @@ import unittest
 from pathlib import Path
 
 import pytest
-from ros_tools_helpers import MISSING_REASON, tracebacks
+from ros_tools_helpers import MISSING_REASON
 
 pytest.importorskip("launch_testing", reason=MISSING_REASON)
 import launch_testing  # noqa: E402
 import launch_testing.actions  # noqa: E402
-import launch_testing.asserts  # noqa: E402
 from launch import LaunchDescription  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from launch.substitutions import PathJoinSubstitution  # noqa: E402
 from launch_ros.substitutions import FindPackageShare  # noqa: E402
+from launch_test_helpers import TestCleanShutdown  # noqa: E402, F401  (post-shutdown checks)
 
 pytestmark = pytest.mark.ros
 
@@ -83,14 +83,3 @@ class TestBridge(unittest.TestCase):
                 probe.close()
         self.assertEqual(msg.source, "maixcam:cam-launch")
         self.assertEqual(msg.faces[0].expression, "happy")
-
-
-@launch_testing.post_shutdown_test()
-class TestShutdown(unittest.TestCase):
-    def test_exit_codes(self, proc_info) -> None:
-        launch_testing.asserts.assertExitCodes(proc_info)
-
-    def test_no_traceback(self, proc_output) -> None:
-        for process in proc_output.processes():
-            text = "".join(event.text.decode(errors="replace") for event in proc_output[process])
-            self.assertFalse(tracebacks(text), text[-3000:])
