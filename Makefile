@@ -147,6 +147,8 @@ model-fer2013: setup-train
 		--out fer_ros/models/fer_ros_fer2013.onnx --name fer_ros_fer2013 --tta-flip
 	$(VENV)/bin/fer-ros train quantize --model fer_ros/models/fer_ros_fer2013.onnx \
 		--out fer_ros/models/fer_ros_fer2013_int8.onnx
+	$(VENV)/bin/fer-ros train calibrate --model fer_ros/models/fer_ros_fer2013.onnx \
+		fer_ros/models/fer_ros_fer2013_int8.onnx
 
 # The MaixCAM NPU models (release artefacts, not part of `make test`): tpu-mlir in its own pinned Python 3.10
 # venv under MAIXCAM_OUT, INT8 cv181x .cvimodel + .mud per model, gated on simulator agreement with onnxruntime.

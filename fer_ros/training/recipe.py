@@ -9,7 +9,8 @@ Usage: fer-ros train recipe [--device cuda] [--teachers wide:1,wide:2,large:3] [
    flipping (``train predict``); the base model (or ``--student-init``) is a teacher too. With
    ``--only-teachers`` the recipe stops here: copy ``OUT/teachers/*.npz`` to the machine that distils;
 3. **student**: ``train distill`` from all teacher caches, starting from the base weights, with the recipe in
-   ``fer_ros/training/recipes/student_ferplus.json`` (degradations, logit adjustment, teacher weight);
+   ``fer_ros/training/recipes/student_ferplus.json`` (camera degradations, teacher weight 0.6, 6 epochs at
+   peak lr 7e-4; ``logit_adjust_tau`` / ``balance_power`` there for the rare classes);
 4. **export**: alignment template, ONNX export, calibration temperature, int8 copy, its temperature.
 
 The recipe runs on the CPU as is (about an hour per small-network run on 2 cores, several per teacher of
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the FER npz files")
     parser.add_argument("--detector", type=Path, default=DEFAULT_DETECTOR, help="YuNet for the template step")
     parser.add_argument("--student-epochs", type=int, help="override the student recipe's epochs")
+    parser.add_argument("--prior-shift", type=float, default=0.0, help="export's --prior-shift (see train export)")
     args = parser.parse_args(argv)
     try:
         teachers = parse_teachers(args.teachers)
@@ -136,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
     float_model, int8_model = args.models / "fer_ros_ferplus.onnx", args.models / "fer_ros_ferplus_int8.onnx"
-    _run("export", ["--checkpoint", str(student / "best.pt"), "--template", str(template), "--out", str(float_model)])
+    _run(
+        "export",
+        [
+            "--checkpoint", str(student / "best.pt"), "--template", str(template), "--out", str(float_model),
+            "--prior-shift", str(args.prior_shift),
+        ],
+    )
     _run("calibrate", ["--model", str(float_model), *data])
     _run("quantize", ["--model", str(float_model), "--out", str(int8_model), *data])
     _run("calibrate", ["--model", str(int8_model), *data])
