@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_ros.testing.netns import Host, VirtualNetwork, netns_problem
+from fer_ros.testing.netns import Host, VirtualNetwork, list_namespaces, netns_problem, remove_stale_namespaces
 from fer_ros.testing.ros_harness import ProcessGroup, RosProcess, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,6 +109,31 @@ def finished(process: RosProcess, out: Path, timeout_s: float) -> dict:
     wait_for(lambda: not process.is_running(), timeout_s, what=f"{process.name} to finish")
     assert process.returncode == 0, process.describe()
     return json.loads(out.read_text())
+
+
+def test_namespaces_go_away_on_failure_at_exit_and_after_a_kill(tmp_path: Path) -> None:
+    """The context manager removes the network and its processes when the body raises; a process that exits
+    without closing is covered by atexit; one that is killed outright, by the next network's clean-up."""
+    import subprocess
+    import sys
+
+    with pytest.raises(RuntimeError, match="boom"):
+        with VirtualNetwork(("a", "b"), work_dir=tmp_path / "n") as net:
+            names = {net.hub, *(h.namespace for h in net.hosts.values())}
+            assert names <= set(list_namespaces())
+            sleeper = subprocess.Popen(net["a"].argv(["sleep", "60"]))
+            raise RuntimeError("boom")
+    assert not names & set(list_namespaces())
+    assert sleeper.wait(timeout=10) != 0
+    code = "from fer_ros.testing.netns import VirtualNetwork as V; import os, sys; n = V(('x',)).open(); print(n.hub)"
+    for ending in ("", "; os.kill(os.getpid(), 9)"):
+        run = subprocess.run([sys.executable, "-c", code + ending], capture_output=True, text=True, timeout=60)
+        hub = run.stdout.strip()
+        assert hub.endswith("-hub"), run.stderr
+        if ending:  # killed: left behind until someone cleans up
+            assert hub in list_namespaces()
+            assert hub in remove_stale_namespaces()
+        assert hub not in list_namespaces()
 
 
 def test_camera_on_a_recognition_on_b_results_on_c(network, ros_processes, shared_dir, tmp_path) -> None:
