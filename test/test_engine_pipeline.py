@@ -60,10 +60,11 @@ def test_smoothing_in_the_pipeline(pipeline: ExpressionPipeline, astronaut: np.n
     pipeline.reset()
     (first,) = pipeline.process(astronaut, 0.0).faces
     # The same face, blurred: this frame's raw scores differ, the smoothed ones move only part of the way.
-    blurred = cv2.GaussianBlur(astronaut, (0, 0), 2.5)
+    # (Strongly: the calibrated scores of this broad smile are saturated, a light blur moves them by 2e-4.)
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 4.0)
     (second,) = pipeline.process(blurred, 0.05).faces
     assert second.face_id == first.face_id
-    assert np.abs(second.raw_scores - first.raw_scores).max() > 1e-3
+    assert np.abs(second.raw_scores - first.raw_scores).max() > 1e-2
     alpha = pipeline.smoother.alpha(0.05)
     assert 0 < alpha < 1
     expected = first.raw_scores + alpha * (second.raw_scores - first.raw_scores)
