@@ -19,7 +19,7 @@ setup(
     # The MaixCAM wire protocol: one file shared by the device app (maixcam_bridge/ is the MaixPy app folder,
     # no __init__.py) and the bridge node, which imports it as maixcam_bridge.fer_maix_protocol.
     py_modules=["maixcam_bridge.fer_maix_protocol"],
-    package_data={"fer_ros": ["models/*.onnx", "models/sidecars/*.json"]},
+    package_data={"fer_ros": ["models/*.onnx", "models/sidecars/*.json", "training/recipes/*.json"]},
     install_requires=[
         "numpy",
         "onnxruntime",
