@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,21 +169,28 @@ class _Probe:
         rclpy.shutdown(context=self.context)
 
 
-def _publish(probe: _Probe, msg, rate_hz: float, until_s: float, stamps: list[int]) -> None:
-    """Publish ``msg`` with a fresh stamp every 1/rate_hz s until the monotonic time ``until_s``."""
+def paced(rate_hz: float, until_s: float, first_s: float | None = None) -> Iterator[None]:
+    """Yields every 1/rate_hz s (monotonic clock, from ``first_s`` or now) until ``until_s``, on a fixed
+    schedule: after a late tick the next ones follow at once until it is kept again."""
     period = 1.0 / rate_hz
-    deadline = time.monotonic()
+    deadline = time.monotonic() if first_s is None else first_s
     while True:
         now = time.monotonic()
         if now >= until_s:
             return
         if deadline > now:
             time.sleep(deadline - now)
+        yield
+        deadline += period
+
+
+def _publish(probe: _Probe, msg, rate_hz: float, until_s: float, stamps: list[int]) -> None:
+    """Publish ``msg`` with a fresh stamp every 1/rate_hz s until the monotonic time ``until_s``."""
+    for _ in paced(rate_hz, until_s):
         stamp = probe.clock.now()
         msg.header.stamp = stamp.to_msg()
         probe.publisher.publish(msg)
         stamps.append(stamp.nanoseconds)
-        deadline += period
 
 
 def run_scenario(

@@ -119,18 +119,13 @@ def _camera_loop(
     jpeg_quality: int,
 ) -> None:
     """One camera: stamp at capture, encode (JPEG) or wrap (raw), publish, every 1/rate_hz s."""
+    from fer_ros.ros.benchmark import paced
     from fer_ros.ros.image_conversion import numpy_to_compressed, numpy_to_image
 
     raw = None if compressed else numpy_to_image(frame, "bgr8")
-    period = 1.0 / rate_hz
-    deadline = start_s + index * period / len(driver.publishers)  # cameras out of phase, as real ones are
+    first_s = start_s + index / rate_hz / len(driver.publishers)  # cameras out of phase, as real ones are
     publisher = driver.publishers[index]
-    while True:
-        now = time.monotonic()
-        if now >= until_s:
-            return
-        if deadline > now:
-            time.sleep(deadline - now)
+    for _ in paced(rate_hz, until_s, first_s):
         stamp = driver.clock.now()
         if compressed:
             msg = numpy_to_compressed(frame, "jpeg", None, jpeg_quality)
@@ -140,7 +135,6 @@ def _camera_loop(
         msg.header.frame_id = f"cam{index + 1}"
         publisher.publish(msg)
         stamps.append(stamp.nanoseconds)
-        deadline += period
 
 
 def _publish_all(driver, frame, compressed, rate_hz, seconds, jpeg_quality) -> list[list[int]]:
