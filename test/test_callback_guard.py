@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from fer_ros.core.health import ERROR, OK, HealthReport
 from fer_ros.ros.callback_guard import CallbackErrors
-from fer_ros.ros.diagnostics import ERROR, OK, HealthReport
 
 
 class FakeClock:

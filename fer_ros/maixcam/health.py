@@ -1,7 +1,7 @@
 """Diagnostics of the MaixCAM bridge, without ROS: one report for the receiver, one per device.
 
 Rates are computed from the counters' change since the previous report. The bridge node turns each
-:class:`~fer_ros.ros.diagnostics.HealthReport` into a diagnostic_msgs/DiagnosticStatus.
+:class:`~fer_ros.core.health.HealthReport` into a diagnostic_msgs/DiagnosticStatus.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fer_ros.core.health import OK, WARN, HealthReport
 from fer_ros.maixcam.receiver import MaixReceiver
-from fer_ros.ros.diagnostics import OK, WARN, HealthReport
 
 _REJECT_KEYS = (
     "crc_errors",

@@ -127,7 +127,7 @@ class MaixReceiver:
         if msg.msg_type == proto.MSG_META:
             sc.metas += 1
             if verdict is SeqVerdict.NEWEST or stream.labels is None:
-                stream.on_meta(msg.labels, msg.labels_crc, msg.info, host_ns)
+                stream.on_meta(msg.labels, msg.labels_crc, msg.info)
             return None
         sc.frames += 1
         if verdict is not SeqVerdict.NEWEST:

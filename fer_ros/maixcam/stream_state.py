@@ -111,9 +111,7 @@ class DeviceStream:
         self.labels: tuple[str, ...] | None = None
         self.labels_crc: int | None = None
         self.meta: dict[str, Any] = {}
-        self.started_ns = host_ns
         self.last_arrival_ns = host_ns
-        self.last_meta_ns: int | None = None
         self.width = 0
         self.height = 0
 
@@ -162,11 +160,10 @@ class DeviceStream:
         return SeqVerdict.LATE
 
     # -- messages
-    def on_meta(self, labels: tuple[str, ...], labels_crc: int, info: dict[str, Any], host_ns: int) -> None:
+    def on_meta(self, labels: tuple[str, ...], labels_crc: int, info: dict[str, Any]) -> None:
         self.labels = labels
         self.labels_crc = labels_crc
         self.meta = info
-        self.last_meta_ns = host_ns
 
     def labels_for(self, labels_crc: int, class_count: int) -> tuple[str, ...] | None:
         """The META labels if they match a frame's checksum and class count, else None."""
@@ -271,7 +268,6 @@ class StreamTable:
         self.max_devices = self.limits.max_devices
         self.store = store or SessionStore()
         self.devices: dict[str, DeviceEntry] = {}
-        self.refused_new_devices = 0
         self.evicted_devices = 0
 
     def stream_for(self, device_id: str, session_id: int, host_ns: int) -> DeviceStream | None:
@@ -297,7 +293,6 @@ class StreamTable:
                 return None, "old_session"
             refusal = self._make_room(source_ip, host_ns)
             if refusal:
-                self.refused_new_devices += 1
                 return None, refusal
             stream = self._new_stream(device_id, session_id, host_ns, source, ordered, trusted_order)
             self.devices[device_id] = DeviceEntry(device_id, stream, source_ip)

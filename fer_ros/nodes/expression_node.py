@@ -21,10 +21,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.core.errors import FerRosError
+from fer_ros.core.health import HealthLimits, ProcessingMonitor
 from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
 from fer_ros.msg import FaceExpressionArray
 from fer_ros.ros.callback_guard import CallbackGuard, parameters_refused
-from fer_ros.ros.diagnostics import HealthLimits, ProcessingMonitor, to_diagnostic_status
+from fer_ros.ros.diagnostics import to_diagnostic_status
 from fer_ros.ros.frame_slot import LatestSlot
 from fer_ros.ros.image_conversion import ENCODINGS, SUPPORTED_ENCODINGS, ImageConversionError, get_converter
 from fer_ros.ros.messages import frame_result_to_msg, stamp_to_seconds

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from fer_ros.ros.diagnostics import ERROR, OK, HealthReport
+from fer_ros.core.health import ERROR, OK, HealthReport
 
 LOG_INTERVAL_S = 10.0
 

@@ -9,7 +9,7 @@ T = TypeVar("T")
 
 
 class LatestSlot(Generic[T]):
-    """Holds at most one item. ``put`` replaces an item nobody took yet (counted as skipped); ``take`` waits.
+    """Holds at most one item. ``put`` replaces an item nobody took yet (and says so); ``take`` waits.
 
     This is the whole back-pressure policy of the expression node: the worker always processes the newest
     frame and the queue can never grow.
@@ -19,14 +19,11 @@ class LatestSlot(Generic[T]):
         self._condition = threading.Condition()
         self._item: T | None = None
         self._closed = False
-        self.skipped = 0
 
     def put(self, item: T) -> bool:
         """Store ``item``; returns True when it replaced an unprocessed one."""
         with self._condition:
             replaced = self._item is not None
-            if replaced:
-                self.skipped += 1
             self._item = item
             self._condition.notify()
             return replaced
