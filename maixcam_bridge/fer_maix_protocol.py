@@ -102,6 +102,20 @@ FACE_CROP_FAILED = 0x04  # the aligned crop could not be made, classification sk
 NO_CLASS = 0xFF
 NO_TRACK = 0
 
+# Label spellings of on-device models (MaixPy's face_emotion.mud says "disgust", "fear", "surprise") -> the
+# ROS4HRI spellings that META carries (fer_ros/core/labels.py).
+LABEL_ALIASES = {
+    "happiness": "happy",
+    "joy": "happy",
+    "sadness": "sad",
+    "anger": "angry",
+    "surprise": "surprised",
+    "disgust": "disgusted",
+    "fear": "scared",
+    "fearful": "scared",
+    "afraid": "scared",
+}
+
 MAX_DATAGRAM = 1400  # what a sender may emit: fits an Ethernet/Wi-Fi MTU without IP fragmentation
 MAX_DECODE = 65507  # the largest UDP payload; anything longer is not one of ours
 MAX_TIME_US = 1 << 53  # device times (us) at or above this are refused: 285 years of uptime, exact as a float

@@ -72,19 +72,6 @@ CLASSIFIER_CANDIDATES = (
 )
 CAMERA_KEYS = ("device_name", "destination", "hmac_key")  # what the per-camera config file starts with
 
-# MaixPy's face_emotion.mud says "disgust", "fear", "surprise": the ROS side speaks ROS4HRI spellings.
-LABEL_ALIASES = {
-    "happiness": "happy",
-    "joy": "happy",
-    "sadness": "sad",
-    "anger": "angry",
-    "surprise": "surprised",
-    "disgust": "disgusted",
-    "fear": "scared",
-    "fearful": "scared",
-    "afraid": "scared",
-}
-
 STAGES = ("capture", "detect", "crop", "classify", "send", "display", "total")
 
 
@@ -180,7 +167,7 @@ def canonical_labels(labels, label_map):
     for name in labels:
         key = str(name).strip()
         key = label_map.get(key, label_map.get(key.lower(), key.lower()))
-        out.append(LABEL_ALIASES.get(key, key))
+        out.append(proto.LABEL_ALIASES.get(key, key))
     return out
 
 

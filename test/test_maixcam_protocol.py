@@ -426,3 +426,10 @@ def test_module_is_device_safe() -> None:
         if line.startswith(("import ", "from ")) and not line.startswith("from __future__")
     }
     assert imports <= {"hmac", "json", "math", "os", "re", "struct", "time", "zlib", "binascii"}, imports
+
+
+def test_device_label_aliases_agree_with_the_canonical_labels() -> None:
+    from fer_ros.core.labels import CANONICAL_LABELS, canonical_label
+
+    for spelling, canonical in P.LABEL_ALIASES.items():
+        assert canonical in CANONICAL_LABELS and canonical_label(spelling) == canonical
