@@ -167,6 +167,6 @@ def test_unusable_frames_inside_a_bag_are_skipped_and_counted(tmp_path: Path, fr
     assert main(["bag", "process", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
     captured = capsys.readouterr()
     assert "2 of 4 frames processed" in captured.out
-    assert "1 frames skipped: invalid_image" in captured.out and "1 frames skipped: undeserializable" in captured.out
+    assert "1 frames skipped: size_mismatch" in captured.out and "1 frames skipped: undeserializable" in captured.out
     assert "Traceback" not in captured.err
     assert len(read_rosbags(tmp_path / "out", "/camera/faces")[1]) == 2

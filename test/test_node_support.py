@@ -16,7 +16,7 @@ from fer_ros.core.frame_source import FrameSourceError, ImageFilesSource, VideoF
 from fer_ros.core.health import ERROR, OK, WARN, HealthLimits, ProcessingMonitor
 from fer_ros.ros.diagnostics import to_diagnostic_status
 from fer_ros.ros.frame_slot import LatestSlot
-from fer_ros.ros.image_conversion import ImageConversionError, to_bgr8
+from fer_ros.ros.image_conversion import ImageConversionError, failure_kind, to_bgr8
 from fer_ros.ros.parameters import ParamSpec, check_changes, descriptor, spec_table
 from fer_ros.ros.stamp_matcher import StampMatcher
 
@@ -183,11 +183,9 @@ def _image(encoding: str, width: int, height: int, data: bytes, step: int | None
     ],
 )
 def test_bad_frames_are_named(msg, kind) -> None:
-    from fer_ros.nodes.expression_node import bad_frame_kind
-
-    with pytest.raises(ImageConversionError):
+    with pytest.raises(ImageConversionError) as raised:
         to_bgr8(msg)
-    assert bad_frame_kind(msg) == kind
+    assert raised.value.kind == kind and failure_kind(raised.value) == kind
 
 
 # -- frame sources -------------------------------------------------------------------------------------------

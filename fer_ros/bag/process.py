@@ -28,7 +28,7 @@ from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
 from fer_ros.core.render import render
 from fer_ros.core.types import FrameResult
 from fer_ros.ros.face_summary import FaceSummary
-from fer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, ImageConversionError, to_bgr8
+from fer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, ImageConversionError, failure_kind, to_bgr8
 from fer_ros.ros.messages import array_fields, face_fields
 
 _LOG = logging.getLogger(__name__)
@@ -129,12 +129,6 @@ def faces_message(result: FrameResult, header: Any, source: str) -> Any:
     face_cls, array_cls = types[FACE_EXPRESSION], types[FACE_EXPRESSION_ARRAY]
     faces = [face_cls(**face_fields(face)) for face in result.faces]
     return array_cls(header=header, faces=faces, **array_fields(result, source))
-
-
-def _bad_kind(msg: Any, msgtype: str) -> str:
-    if msgtype == COMPRESSED_IMAGE:
-        return "undecodable_compressed"
-    return "unsupported_encoding" if msg.encoding not in SUPPORTED_ENCODINGS else "invalid_image"
 
 
 def process_bag(
@@ -305,7 +299,7 @@ def _process_frame(
     try:
         image = to_bgr8(msg)
     except (ImageConversionError, ValueError) as error:
-        _count_bad(stats, getattr(error, "kind", "") or _bad_kind(msg, stats.msgtype), str(error))
+        _count_bad(stats, failure_kind(error), str(error))
         return
     stamp_s = stamp_ns / 1e9
     result = stream.pipeline.process(image, stamp_s)

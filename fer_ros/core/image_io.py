@@ -14,10 +14,16 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def uint16_to_uint8(image: np.ndarray) -> np.ndarray:
+    """16-bit pixels as 8-bit: the high byte (the one rule for files, arrays and ROS images alike)."""
+    return (image >> 8).astype(np.uint8)
+
+
 def to_bgr8(image: np.ndarray) -> np.ndarray:
     """Return ``image`` as a contiguous uint8 BGR array ``(H, W, 3)``.
 
-    Accepts gray ``(H, W)`` / ``(H, W, 1)``, BGR, BGRA, uint8, uint16 (scaled by 1/257) and float in 0..1.
+    Accepts gray ``(H, W)`` / ``(H, W, 1)``, BGR, BGRA, uint8, uint16 (:func:`uint16_to_uint8`) and float in
+    0..1.
     The input is returned unchanged (no copy) when it already is contiguous 8-bit BGR.
     Raises InvalidImageError for empty arrays and unsupported shapes or dtypes.
     """
@@ -30,7 +36,7 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise InvalidImageError(f"unsupported image shape {image.shape}: expected HxW, HxWx1, HxWx3 or HxWx4")
     if image.dtype == np.uint16:
-        image = cv2.convertScaleAbs(image, alpha=1.0 / 257.0)
+        image = uint16_to_uint8(image)
     elif image.dtype in (np.float32, np.float64):
         image = cv2.convertScaleAbs(np.nan_to_num(image), alpha=255.0)
     elif image.dtype != np.uint8:

@@ -27,7 +27,7 @@ from fer_ros.msg import FaceExpressionArray
 from fer_ros.ros.callback_guard import CallbackGuard, parameters_refused
 from fer_ros.ros.diagnostics import to_diagnostic_status
 from fer_ros.ros.frame_slot import LatestSlot
-from fer_ros.ros.image_conversion import ENCODINGS, SUPPORTED_ENCODINGS, ImageConversionError, get_converter
+from fer_ros.ros.image_conversion import ImageConversionError, failure_kind, get_converter
 from fer_ros.ros.messages import frame_result_to_msg, stamp_to_seconds
 from fer_ros.ros.parameters import SMOOTHING_PARAMETERS, ParamSpec, check_changes, declare, spec_table
 from fer_ros.ros.qos import results_qos, sensor_qos
@@ -215,23 +215,6 @@ def apply_runtime_settings(pipeline: ExpressionPipeline, changes: dict[str, Any]
             setattr(pipeline.config, name, field_value)
 
 
-def bad_frame_kind(msg: Any, error: BaseException | None = None) -> str:
-    """A short, stable name for why an image message could not be used (a diagnostics counter key)."""
-    if getattr(error, "kind", ""):
-        return error.kind
-    if isinstance(msg, CompressedImage):
-        return "undecodable_compressed" if len(msg.data) else "empty_compressed"
-    if msg.encoding not in SUPPORTED_ENCODINGS:
-        return "unsupported_encoding"
-    if msg.width == 0 or msg.height == 0:
-        return "empty_image"
-    layout = ENCODINGS[msg.encoding]
-    row_bytes = msg.width * layout.channels * layout.dtype.itemsize
-    if msg.step < row_bytes or len(msg.data) != msg.step * msg.height:
-        return "size_mismatch"
-    return "invalid_image"
-
-
 @dataclass
 class _Frame:
     msg: Any
@@ -365,7 +348,7 @@ class ExpressionNode(Node):
         try:
             image = self._converter.to_bgr8(msg)
         except (ImageConversionError, ValueError) as error:
-            kind = bad_frame_kind(msg, error)
+            kind = failure_kind(error)
             self._monitor.on_bad_frame(kind)
             self._monitor.on_finished()
             self._log_once(kind, f"skipping an unusable image: {error}")

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from fer_ros.core.errors import FerRosError
+from fer_ros.core.image_io import uint16_to_uint8
 
 _LOG = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ class ImageConversionError(FerRosError, ValueError):
     def __init__(self, message: str, kind: str = "") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+def failure_kind(error: BaseException) -> str:
+    """The diagnostics counter key of a failed conversion: the error's ``kind``, else ``invalid_image``."""
+    return getattr(error, "kind", "") or "invalid_image"
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,8 @@ def _layout(encoding: str) -> _Layout:
         return ENCODINGS[encoding]
     except KeyError:
         raise ImageConversionError(
-            f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"
+            f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}",
+            "unsupported_encoding",
         ) from None
 
 
@@ -97,28 +104,40 @@ def _check_budget(width: int, height: int, max_pixels: int, what: str) -> None:
         )
 
 
-def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """The pixels of a sensor_msgs/Image as a new array in the message's own layout (see module doc)."""
+def check_image(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The rows of a sensor_msgs/Image's data (``height x row bytes``, padding cut) once its encoding, size,
+    step, data length and pixel budget are checked; ImageConversionError with the kind of problem otherwise."""
     layout = _layout(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
-        raise ImageConversionError(f"empty image ({width}x{height})")
+        raise ImageConversionError(f"empty image ({width}x{height})", "empty_image")
     _check_budget(width, height, max_pixels, f"a {msg.encoding} image")
     if msg.encoding in _PACKED_YUV and width % 2:
-        raise ImageConversionError(f"{msg.encoding} image with an odd width {width} (pixels come in pairs)")
+        raise ImageConversionError(
+            f"{msg.encoding} image with an odd width {width} (pixels come in pairs)", "invalid_image"
+        )
     bytes_per_pixel = layout.dtype.itemsize * layout.channels
     row_bytes = width * bytes_per_pixel
     if step < row_bytes:
         raise ImageConversionError(
-            f"step {step} is smaller than one {msg.encoding} row of {width} pixels ({row_bytes} bytes)"
+            f"step {step} is smaller than one {msg.encoding} row of {width} pixels ({row_bytes} bytes)",
+            "size_mismatch",
         )
     data = np.frombuffer(msg.data, dtype=np.uint8)
     if data.size != step * height:
         raise ImageConversionError(
             f"data holds {data.size} bytes, expected step*height = {step}*{height} = {step * height} "
-            f"for a {width}x{height} {msg.encoding} image"
+            f"for a {width}x{height} {msg.encoding} image",
+            "size_mismatch",
         )
-    rows = data.reshape(height, step)[:, :row_bytes]
+    return data.reshape(height, step)[:, :row_bytes]
+
+
+def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The pixels of a sensor_msgs/Image as a new array in the message's own layout (see module doc)."""
+    rows = check_image(msg, max_pixels)
+    layout = ENCODINGS[msg.encoding]
+    height, width = int(msg.height), int(msg.width)
     if layout.dtype == _U8 and layout.channels > 1:
         _check_layout(rows, msg.encoding, 4 if layout.channels in (2, 4) else 3)
     dtype = layout.dtype
@@ -164,10 +183,10 @@ def numpy_to_image(array: np.ndarray, encoding: str, header=None, is_bigendian: 
 
 
 def numpy_to_bgr8(array: np.ndarray, encoding: str) -> np.ndarray:
-    """Convert an array in ``encoding``'s layout to HxWx3 uint8 BGR (16-bit values are scaled by 1/256)."""
+    """Convert an array in ``encoding``'s layout to HxWx3 uint8 BGR (16-bit: :func:`uint16_to_uint8`)."""
     layout = _layout(encoding)
     if layout.dtype == _U16:
-        array = (array >> 8).astype(np.uint8)
+        array = uint16_to_uint8(array)
     if layout.to_bgr is None:
         return np.ascontiguousarray(array)
     return cv2.cvtColor(array, layout.to_bgr)
@@ -386,13 +405,13 @@ class CvBridgeImageConverter(NumpyImageConverter):
         if hasattr(msg, "format") and not hasattr(msg, "encoding"):
             check_compressed(msg, self.max_pixels)  # cv_bridge decodes whatever it is given
         else:
-            _check_budget(int(msg.width), int(msg.height), self.max_pixels, f"a {msg.encoding} image")
+            check_image(msg, self.max_pixels)
         try:
             if hasattr(msg, "format") and not hasattr(msg, "encoding"):
                 return self._bridge.compressed_imgmsg_to_cv2(msg, "bgr8")
             return self._bridge.imgmsg_to_cv2(msg, "bgr8")
         except (self._error_type, cv2.error, TypeError, ValueError) as error:
-            raise ImageConversionError(f"cv_bridge cannot convert the image: {error}") from error
+            raise ImageConversionError(f"cv_bridge cannot convert the image: {error}", "invalid_image") from error
 
     def to_image(self, array: np.ndarray, encoding: str = "bgr8", header=None):
         """Array -> sensor_msgs/Image via cv_bridge."""
