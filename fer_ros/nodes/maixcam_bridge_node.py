@@ -25,17 +25,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from std_msgs.msg import Header
 
-from fer_ros.core.smoothing import ExpressionSmoother
 from fer_ros.maixcam.health import BridgeHealth
-from fer_ros.maixcam.receiver import MaixReceiver, PublishableFrame, ReceiverConfig
-from fer_ros.msg import FaceExpression, FaceExpressionArray
+from fer_ros.maixcam.receiver import MaixReceiver, ReceiverConfig
+from fer_ros.maixcam.results import DeviceResults
+from fer_ros.msg import FaceExpressionArray
 from fer_ros.ros.callback_guard import CallbackGuard, parameters_refused
 from fer_ros.ros.diagnostics import to_diagnostic_status
+from fer_ros.ros.messages import frame_result_to_msg
 from fer_ros.ros.parameters import SMOOTHING_PARAMETERS, ParamSpec, check_changes, declare, spec_table
 from fer_ros.ros.qos import results_qos
 from fer_ros.ros.spin import run_node
@@ -170,73 +171,9 @@ def split_stamp(stamp_ns: int) -> tuple[int, int]:
     return divmod(stamp_ns, 1_000_000_000)
 
 
-class FrameConverter:
-    """A decoded MaixCAM frame -> FaceExpressionArray, with per-track smoothing of the scores."""
-
-    def __init__(
-        self,
-        time_constant_s: float,
-        hysteresis_margin: float,
-        frame_ids: dict[str, str],
-        default_frame_id: str,
-    ):
-        self.time_constant_s = time_constant_s
-        self.hysteresis_margin = hysteresis_margin
-        self.frame_ids = frame_ids
-        self.default_frame_id = default_frame_id
-        self._smoothers: dict[str, tuple[int, ExpressionSmoother]] = {}  # device -> (session, smoother)
-
-    def set_smoothing(self, time_constant_s: float, hysteresis_margin: float) -> None:
-        self.time_constant_s, self.hysteresis_margin = time_constant_s, hysteresis_margin
-        for _, smoother in self._smoothers.values():
-            smoother.time_constant_s, smoother.hysteresis_margin = time_constant_s, hysteresis_margin
-
-    def frame_id(self, device_id: str) -> str:
-        return self.frame_ids.get(device_id) or self.default_frame_id.replace("{device}", device_id)
-
-    def _smoother(self, device_id: str, session_id: int) -> ExpressionSmoother:
-        entry = self._smoothers.get(device_id)
-        if entry is None or entry[0] != session_id:  # a restarted app numbers its tracks anew
-            entry = (session_id, ExpressionSmoother(self.time_constant_s, self.hysteresis_margin))
-            self._smoothers[device_id] = entry
-        return entry[1]
-
-    def convert(self, item: PublishableFrame, stamp_ns: int) -> FaceExpressionArray:
-        frame, labels = item.frame, item.labels
-        smoother = self._smoother(frame.device_id, frame.session_id)
-        msg = FaceExpressionArray()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = split_stamp(stamp_ns)
-        msg.header.frame_id = self.frame_id(frame.device_id)
-        msg.source = f"maixcam:{frame.device_id}"
-        msg.image_width, msg.image_height = frame.width, frame.height
-        msg.labels = list(labels)
-        t_s = stamp_ns * 1e-9
-        active = []
-        faces = []
-        for face in frame.faces:
-            out = FaceExpression()
-            out.face_id = str(face.track_id) if face.track_id else ""
-            out.x, out.y, out.width, out.height = float(face.x), float(face.y), float(face.w), float(face.h)
-            out.detection_confidence = float(face.score)
-            out.keypoints = np.asarray(face.keypoints, dtype=np.float32)
-            if face.top_class is not None:  # unclassified faces (eyes not found) keep empty scores
-                raw = np.asarray(face.scores, dtype=np.float32)
-                total = float(raw.sum())
-                if total > 0:
-                    raw = raw / total  # undo the u16 rounding so that the scores sum to 1
-                if face.track_id:
-                    active.append(out.face_id)
-                    smoothed, top, confidence = smoother.update(out.face_id, raw, t_s)
-                else:
-                    smoothed, top, confidence = raw, int(np.argmax(raw)), float(raw.max())
-                out.expression = labels[top]
-                out.confidence = float(confidence)
-                out.scores = smoothed.astype(np.float32).tolist()
-                out.raw_scores = raw.tolist()
-            faces.append(out)
-        msg.faces = faces
-        smoother.prune(active)
-        return msg
+def frame_id_for(device_id: str, frame_ids: dict[str, str], default_frame_id: str) -> str:
+    """The header frame_id of a device's results: its ``frame_ids`` entry, else the default with ``{device}``."""
+    return frame_ids.get(device_id) or default_frame_id.replace("{device}", device_id)
 
 
 class MaixcamBridgeNode(Node):
@@ -246,12 +183,8 @@ class MaixcamBridgeNode(Node):
         super().__init__("maixcam_bridge", **node_kwargs)
         self._values = declare(self, PARAMETERS)
         self.receiver = MaixReceiver(receiver_config(self._values))
-        self._converter = FrameConverter(
-            self._values["smoothing_time_constant_s"],
-            self._values["hysteresis_margin"],
-            parse_frame_ids(self._values["frame_ids"]),
-            self._values["default_frame_id"],
-        )
+        self._results = DeviceResults(self._values["smoothing_time_constant_s"], self._values["hysteresis_margin"])
+        self._frame_ids = parse_frame_ids(self._values["frame_ids"])
         self._lock = threading.Lock()  # receiver state: the receive thread and the diagnostics timer
         self._logged: set[str] = set()
         self._guard = CallbackGuard(self)
@@ -336,13 +269,17 @@ class MaixcamBridgeNode(Node):
                     )
                 if item is None:
                     return
+                device = item.frame.device_id
                 # device capture time on the host monotonic clock -> ROS clock
                 stamp_ns = self.get_clock().now().nanoseconds + (item.stamp_ns - time.monotonic_ns())
                 if not 0 <= stamp_ns < _STAMP_LIMIT_NS:
                     item.stream.counters.published -= 1
                     self.receiver.counters.reject("bad_stamp", f"stamp {stamp_ns} ns outside 0..2**31 s")
                     return
-                msg = self._converter.convert(item, stamp_ns)
+                result = self._results.result(item, stamp_ns * 1e-9)
+                header = Header(frame_id=frame_id_for(device, self._frame_ids, self._values["default_frame_id"]))
+                header.stamp.sec, header.stamp.nanosec = split_stamp(stamp_ns)
+                msg = frame_result_to_msg(result, header, source=f"maixcam:{device}")
             self._publisher.publish(msg)
             self.health.on_published((time.monotonic_ns() - arrival_ns) / 1e6)
         except Exception as error:  # noqa: BLE001 - a datagram must never take the node down
@@ -362,7 +299,7 @@ class MaixcamBridgeNode(Node):
             return SetParametersResult(successful=False, reason=problem)
         with self._lock:
             if "smoothing_time_constant_s" in changes or "hysteresis_margin" in changes:
-                self._converter.set_smoothing(
+                self._results.set_smoothing(
                     changes.get("smoothing_time_constant_s", self._values["smoothing_time_constant_s"]),
                     changes.get("hysteresis_margin", self._values["hysteresis_margin"]),
                 )
