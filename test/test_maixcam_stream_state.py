@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from fer_ros.maixcam.receiver import MaixReceiver, ReceiverConfig
+from fer_ros.maixcam.receiver import MaixReceiver, ReceiverConfig, Verdict
 from fer_ros.maixcam.stream_state import ClockOffsetEstimator, DeviceStream, SeqVerdict, seq_delta
 from maixcam_bridge import fer_maix_protocol as P
 
@@ -124,7 +124,7 @@ def test_loss_reorder_duplicate_simulation(seed: int) -> None:
 
     published = []
     for arrival, _, data in sent:
-        out = rx.handle(data, "127.0.0.1", arrival)
+        out = rx.handle(data, "127.0.0.1", arrival).frame
         if out is not None:
             published.append(out.frame.seq)
     c = rx.table.devices["cam-1"].current.counters
@@ -162,12 +162,12 @@ def test_stamp_is_capture_time_on_the_host_clock_and_stale_frames_are_dropped() 
     t = 50_000 * MS
     rx.handle(dev.meta(t)[1], "10.0.0.2", t + 1 * MS)  # 1 ms network delay
     t += 40 * MS
-    out = rx.handle(dev.frame(t, latency_us=20_000)[1], "10.0.0.2", t + 1 * MS)
+    out = rx.handle(dev.frame(t, latency_us=20_000)[1], "10.0.0.2", t + 1 * MS).frame
     assert out is not None
     # offset estimate = true offset + 1 ms; capture was 20 ms before sending
     assert out.stamp_ns == t - 20 * MS + 1 * MS
     t += 40 * MS
-    assert rx.handle(dev.frame(t)[1], "10.0.0.2", t + 150 * MS) is None  # arrived 150 ms late
+    assert rx.handle(dev.frame(t)[1], "10.0.0.2", t + 150 * MS).frame is None  # arrived 150 ms late
     assert rx.table.devices["cam-1"].current.counters.stale == 1
 
 
@@ -175,11 +175,11 @@ def test_frames_wait_for_matching_labels() -> None:
     dev = Device()
     rx = MaixReceiver(ReceiverConfig(max_age_ms=0))
     t = 1000 * MS
-    assert rx.handle(dev.frame(t)[1], "h", t) is None
+    assert rx.handle(dev.frame(t)[1], "h", t).frame is None
     rx.handle(dev.meta(t, labels=LABELS[:6] + ["calm"])[1], "h", t)
-    assert rx.handle(dev.frame(t)[1], "h", t) is None  # checksum differs from this META
+    assert rx.handle(dev.frame(t)[1], "h", t).frame is None  # checksum differs from this META
     rx.handle(dev.meta(t)[1], "h", t)
-    out = rx.handle(dev.frame(t)[1], "h", t)
+    out = rx.handle(dev.frame(t)[1], "h", t).frame
     assert out is not None and out.labels == tuple(LABELS)
     assert rx.table.devices["cam-1"].current.counters.no_labels == 2
 
@@ -189,11 +189,11 @@ def test_session_restart_starts_a_new_stream_and_refuses_the_old_one() -> None:
     t = 1000 * MS
     old, new = Device(session=1), Device(session=2)
     rx.handle(old.meta(t)[1], "h", t)
-    assert rx.handle(old.frame(t)[1], "h", t) is not None
+    assert rx.handle(old.frame(t)[1], "h", t).frame is not None
     t += 3000 * MS  # the app restarted (which takes seconds): seq starts again at 1
     rx.handle(new.meta(t)[1], "h", t)
-    assert rx.handle(new.frame(t)[1], "h", t) is not None
-    assert rx.handle(old.frame(t)[1], "h", t) is None  # a straggler of the old session
+    assert rx.handle(new.frame(t)[1], "h", t).frame is not None
+    assert rx.handle(old.frame(t)[1], "h", t).frame is None  # a straggler of the old session
     entry = rx.table.devices["cam-1"]
     assert entry.current.session_id == 2 and entry.restarts == 1 and entry.retired_datagrams == 1
     assert rx.counters.by_reason["retired_session"] == 1
@@ -206,7 +206,7 @@ def test_several_devices_are_kept_apart() -> None:
     for d in (a, b):
         rx.handle(d.meta(t)[1], "h", t)
     outs = [
-        rx.handle(d.frame(t + k * MS, n_faces=1 + (d is b))[1], "h", t + k * MS)
+        rx.handle(d.frame(t + k * MS, n_faces=1 + (d is b))[1], "h", t + k * MS).frame
         for k in range(10)
         for d in (a, b)
     ]
@@ -229,13 +229,18 @@ def test_trust_rules_reject_and_count() -> None:
     )
     t = 1000 * MS
     good = Device(key=key)
-    rx.handle(good.meta(t)[1], "10.0.0.5", t)
-    assert rx.handle(good.frame(t)[1], "10.0.0.5", t) is not None
-    assert rx.handle(good.frame(t)[1], "10.0.0.6", t) is None  # other source address
-    assert rx.handle(Device("cam-2", key=key).frame(t)[1], "10.0.0.5", t) is None  # other device
-    assert rx.handle(Device(key=b"wrong").frame(t)[1], "10.0.0.5", t) is None  # wrong key
-    assert rx.handle(Device().frame(t)[1], "10.0.0.5", t) is None  # unsigned
-    assert rx.handle(b"\x00" * 80, "10.0.0.5", t) is None  # not ours
+    assert rx.handle(good.meta(t)[1], "10.0.0.5", t) == Verdict()  # accepted, nothing to publish
+    accepted = rx.handle(good.frame(t)[1], "10.0.0.5", t)
+    assert accepted.frame is not None and accepted.rejection is None
+    refused = {
+        "source_rejected": rx.handle(good.frame(t)[1], "10.0.0.6", t),  # other source address
+        "device_rejected": rx.handle(Device("cam-2", key=key).frame(t)[1], "10.0.0.5", t),  # other device
+        "auth_errors": rx.handle(Device(key=b"wrong").frame(t)[1], "10.0.0.5", t),  # wrong key
+        "foreign_datagrams": rx.handle(b"\x00" * 80, "10.0.0.5", t),  # not ours
+    }
+    for reason, verdict in refused.items():
+        assert verdict.frame is None and verdict.rejection[0] == reason and verdict.rejection[1], verdict
+    assert rx.handle(Device().frame(t)[1], "10.0.0.5", t).rejection[0] == "auth_errors"  # unsigned
     r = rx.counters.by_reason
     assert (r["source_rejected"], r["device_rejected"], r["auth_errors"], r["foreign_datagrams"]) == (
         1,
@@ -268,7 +273,7 @@ def live_share(rx: MaixReceiver, dev: Device, attack, frames: int = 200, per_fra
             attack(t + j * MS, k * per_frame + j)
         if k % 25 == 0:
             rx.handle(dev.meta(t)[1], "10.0.0.2", t + 2 * MS, 5000)
-        published += rx.handle(dev.frame(t)[1], "10.0.0.2", t + 2 * MS, 5000) is not None
+        published += rx.handle(dev.frame(t)[1], "10.0.0.2", t + 2 * MS, 5000).frame is not None
     return published / frames
 
 
@@ -313,7 +318,7 @@ def test_replayed_older_session_is_refused_before_and_after_a_bridge_restart(tmp
     # the bridge restarts: the replay is still older than the persisted high-water mark
     rx2 = MaixReceiver(config)
     for d in recorded:
-        assert rx2.handle(d, "10.0.0.66", t, 9) is None
+        assert rx2.handle(d, "10.0.0.66", t, 9).frame is None
     assert rx2.counters.by_reason["old_session"] == len(recorded) and not rx2.table.devices
     live2 = Device(session=101, key=key)
     live2.seq = 10_000
@@ -331,7 +336,7 @@ def test_replayed_datagrams_do_not_move_the_clock() -> None:
         rx.handle(dev.frame(t + k * 40 * MS)[1], "h", t + k * 40 * MS + 5 * MS)
     stream = rx.table.devices["cam-1"].current
     offset = stream.clock.offset_ns
-    assert rx.handle(early, "h", t + 200 * MS) is None  # late: counted, not a clock sample
+    assert rx.handle(early, "h", t + 200 * MS).frame is None  # late: counted, not a clock sample
     assert stream.clock.offset_ns == offset and stream.counters.late == 1
 
 
@@ -340,11 +345,11 @@ def test_device_time_going_backwards_or_leaping_ahead_is_refused() -> None:
     dev = Device(session=3)
     t = 1000 * MS
     rx.handle(dev.meta(t)[1], "h", t)
-    assert rx.handle(dev.frame(t)[1], "h", t) is not None
+    assert rx.handle(dev.frame(t)[1], "h", t).frame is not None
     dev.offset_us -= 10_000_000  # device clock 10 s back
-    assert rx.handle(dev.frame(t + 40 * MS)[1], "h", t + 40 * MS) is None
+    assert rx.handle(dev.frame(t + 40 * MS)[1], "h", t + 40 * MS).frame is None
     dev.offset_us += 3600_000_000  # an hour ahead of the host
-    assert rx.handle(dev.frame(t + 80 * MS)[1], "h", t + 80 * MS) is None
+    assert rx.handle(dev.frame(t + 80 * MS)[1], "h", t + 80 * MS).frame is None
     assert rx.table.devices["cam-1"].current.counters.clock_errors == 2
 
 
@@ -353,7 +358,7 @@ def test_capture_long_before_send_is_stale_even_without_max_age() -> None:
     dev = Device(session=3)
     t = 100_000 * MS
     rx.handle(dev.meta(t)[1], "h", t)
-    assert rx.handle(dev.frame(t, latency_us=61_000_000)[1], "h", t) is None
+    assert rx.handle(dev.frame(t, latency_us=61_000_000)[1], "h", t).frame is None
     assert rx.table.devices["cam-1"].current.counters.stale == 1
 
 
@@ -367,15 +372,15 @@ def test_made_up_devices_are_bounded_per_source_and_evicted_when_idle() -> None:
     assert len(rx.table.devices) == 4 and rx.counters.by_reason["too_many_devices_from_source"] == 16
     real = Device("real")
     rx.handle(real.meta(t)[1], "10.0.0.2", t, 5000)
-    assert rx.handle(real.frame(t)[1], "10.0.0.2", t, 5000) is not None
+    assert rx.handle(real.frame(t)[1], "10.0.0.2", t, 5000).frame is not None
     # from many addresses: the table fills up, and idle entries make room again
     for i in range(20):
         rx.handle(Device(f"spread{i}").meta(t)[1], f"10.0.1.{i}", t, 666)
     assert len(rx.table.devices) == 16 and rx.counters.by_reason["too_many_devices"] == 9
     late = Device("late")
-    assert rx.handle(late.meta(t + 1000 * MS)[1], "10.0.0.3", t + 1000 * MS) is None
+    assert rx.handle(late.meta(t + 1000 * MS)[1], "10.0.0.3", t + 1000 * MS).frame is None
     t += 6000 * MS  # the made-up devices went silent; "real" keeps streaming
     rx.handle(real.frame(t)[1], "10.0.0.2", t, 5000)
     rx.handle(late.meta(t)[1], "10.0.0.3", t)
-    assert rx.handle(late.frame(t)[1], "10.0.0.3", t) is not None
+    assert rx.handle(late.frame(t)[1], "10.0.0.3", t).frame is not None
     assert "real" in rx.table.devices and rx.table.evicted_devices == 1

@@ -1,7 +1,8 @@
 """What the MaixCAM bridge does with one datagram, without ROS: trust checks, decoding, stream state, verdict.
 
-``MaixReceiver.handle(data, source_ip, host_ns, source_port)`` returns a :class:`PublishableFrame` for the
-newest valid frame of a stream and ``None`` for everything else, counting why. It never raises on any
+``MaixReceiver.handle(data, source_ip, host_ns, source_port)`` returns a :class:`Verdict`: the
+:class:`PublishableFrame` of the newest valid frame of a stream, or the reason a datagram was refused, or
+neither (accepted but nothing to publish), counting why. It never raises on any
 datagram content. Session, source and device-table rules: :class:`~fer_ros.maixcam.stream_state.StreamTable`.
 
 Time rules: only the newest datagram of a stream feeds the clock-offset estimate, and only when its device
@@ -55,18 +56,27 @@ class PublishableFrame:
     arrival_ns: int
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What :meth:`MaixReceiver.handle` made of one datagram."""
+
+    frame: PublishableFrame | None = None  # the newest valid frame of its stream: publish it
+    rejection: tuple[str, str] | None = None  # (reason, detail): refused, and counted under reason
+
+
+NOT_PUBLISHED = Verdict()  # accepted, nothing to publish (a META, a duplicate, a late or stale frame...)
+
+
 @dataclass
 class ReceiverCounters:
     datagrams: int = 0
     accepted: int = 0  # decoded and attributed to a stream
     rejected: int = 0  # every datagram that was refused, whatever the reason
     by_reason: Counter = field(default_factory=Counter)
-    last_rejection: tuple[str, str] | None = None  # (reason, detail) of the latest refused datagram
 
-    def reject(self, reason: str, detail: str = "") -> None:
+    def reject(self, reason: str) -> None:
         self.rejected += 1
         self.by_reason[reason] += 1
-        self.last_rejection = (reason, detail or reason)
 
 
 class MaixReceiver:
@@ -81,25 +91,22 @@ class MaixReceiver:
         self.table = StreamTable(config.clock_window_s, limits=limits, store=SessionStore(config.state_file or None))
         self.counters = ReceiverCounters()
 
-    def handle(self, data: bytes, source_ip: str, host_ns: int, source_port: int = 0) -> PublishableFrame | None:
+    def handle(self, data: bytes, source_ip: str, host_ns: int, source_port: int = 0) -> Verdict:
         """Process one datagram that arrived at ``host_ns`` (host monotonic clock, ns) from
-        ``source_ip:source_port``."""
+        ``source_ip:source_port``: a frame to publish, a rejection with its reason, or neither."""
         cfg = self.config
         c = self.counters
         c.datagrams += 1
         if cfg.allowed_sources and source_ip not in cfg.allowed_sources:
-            c.reject("source_rejected", f"source {source_ip} not in allowed_sources")
-            return None
+            return self._reject("source_rejected", f"source {source_ip} not in allowed_sources")
         try:
             msg = proto.decode(data, cfg.hmac_key)
         except proto.ProtocolError as exc:
             bucket = _ERROR_BUCKET.get(type(exc), "format_errors")
-            c.reject(bucket, f"{type(exc).__name__}: {exc}")
             c.by_reason["error:" + type(exc).__name__] += 1
-            return None
+            return self._reject(bucket, f"{type(exc).__name__}: {exc}")
         if cfg.allowed_devices and msg.device_id not in cfg.allowed_devices:
-            c.reject("device_rejected", f"device {msg.device_id!r} not in allowed_devices")
-            return None
+            return self._reject("device_rejected", f"device {msg.device_id!r} not in allowed_devices")
         stream, refusal = self.table.admit(
             msg.device_id,
             msg.session_id,
@@ -110,45 +117,49 @@ class MaixReceiver:
             authenticated=msg.authenticated,
         )
         if stream is None:
-            c.reject(refusal, f"{msg.device_id} session {msg.session_id:08x}: {_REFUSALS.get(refusal, refusal)}")
-            return None
+            detail = f"{msg.device_id} session {msg.session_id:08x}: {_REFUSALS.get(refusal, refusal)}"
+            return self._reject(refusal, detail)
         c.accepted += 1
         sc = stream.counters
         sc.datagrams += 1
         verdict = stream.classify_seq(msg.seq)
         if verdict is SeqVerdict.DUPLICATE:
-            return None
+            return NOT_PUBLISHED
         stream.last_arrival_ns = host_ns
         if verdict is SeqVerdict.NEWEST:
             if not self._clock_moves_forward(stream, msg.send_time_us, host_ns):
                 sc.clock_errors += 1
-                return None
+                return NOT_PUBLISHED
             stream.clock.add(msg.send_time_us, host_ns)  # only forward-moving datagrams re-estimate the offset
         if msg.msg_type == proto.MSG_META:
             sc.metas += 1
             if verdict is SeqVerdict.NEWEST or stream.labels is None:
                 stream.on_meta(msg.labels, msg.labels_crc, msg.info)
-            return None
+            return NOT_PUBLISHED
         sc.frames += 1
         if verdict is not SeqVerdict.NEWEST:
-            return None
+            return NOT_PUBLISHED
         stream.width, stream.height = msg.width, msg.height
         labels = stream.labels_for(msg.labels_crc, msg.class_count)
         if labels is None:
             sc.no_labels += 1
-            return None
+            return NOT_PUBLISHED
         stamp_ns = stream.clock.to_host_ns(msg.capture_time_us)
         if stamp_ns is None:  # cannot happen after clock.add, kept for type safety
-            return None
+            return NOT_PUBLISHED
         if stamp_ns > host_ns:  # cannot happen either (capture <= send, offset = min over the window)
             sc.clock_errors += 1
-            return None
+            return NOT_PUBLISHED
         too_old = cfg.max_age_ms > 0 and host_ns - stamp_ns > cfg.max_age_ms * 1e6
         if too_old or msg.send_time_us - msg.capture_time_us > MAX_CAPTURE_LAG_US:
             sc.stale += 1
-            return None
+            return NOT_PUBLISHED
         sc.published += 1
-        return PublishableFrame(msg, labels, stamp_ns, stream, host_ns)
+        return Verdict(frame=PublishableFrame(msg, labels, stamp_ns, stream, host_ns))
+
+    def _reject(self, reason: str, detail: str = "") -> Verdict:
+        self.counters.reject(reason)
+        return Verdict(rejection=(reason, detail or reason))
 
     @staticmethod
     def _clock_moves_forward(stream: DeviceStream, send_us: int, host_ns: int) -> bool:

@@ -258,15 +258,15 @@ class MaixcamBridgeNode(Node):
         """Validate, account and (when it is the newest valid frame of its stream) publish one datagram."""
         try:
             with self._lock:
-                before = self.receiver.counters.rejected
-                item = self.receiver.handle(data, source_ip, arrival_ns, source_port)
-                if self.receiver.counters.rejected != before and self.receiver.counters.last_rejection:
-                    reason, detail = self.receiver.counters.last_rejection
+                verdict = self.receiver.handle(data, source_ip, arrival_ns, source_port)
+                if verdict.rejection is not None:
+                    reason, detail = verdict.rejection
                     self._log_once(
                         reason,
                         f"rejecting a datagram from {source_ip} ({reason}: {detail}); "
                         "further ones are counted in /diagnostics, not logged",
                     )
+                item = verdict.frame
                 if item is None:
                     return
                 device = item.frame.device_id
@@ -274,7 +274,8 @@ class MaixcamBridgeNode(Node):
                 stamp_ns = self.get_clock().now().nanoseconds + (item.stamp_ns - time.monotonic_ns())
                 if not 0 <= stamp_ns < _STAMP_LIMIT_NS:
                     item.stream.counters.published -= 1
-                    self.receiver.counters.reject("bad_stamp", f"stamp {stamp_ns} ns outside 0..2**31 s")
+                    self.receiver.counters.reject("bad_stamp")
+                    self._log_once("bad_stamp", f"dropping a frame of {device}: stamp {stamp_ns} ns outside 0..2**31 s")
                     return
                 result = self._results.result(item, stamp_ns * 1e-9)
                 header = Header(frame_id=frame_id_for(device, self._frame_ids, self._values["default_frame_id"]))
