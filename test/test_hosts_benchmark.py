@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fer_ros.ros.hosts_benchmark import check_hosts_targets, transport_text
+from fer_ros.bench.hosts import check_hosts_targets, transport_text
 
 
 def scenario(cameras: int, image: str, **figures) -> dict:

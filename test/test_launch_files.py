@@ -87,7 +87,7 @@ def test_fer_launch_has_the_documented_arguments_and_graph() -> None:
     for call in calls:  # node name == executable, so the YAML's /**/<executable> keys apply
         assert ast.literal_eval(call["name"]) == ast.literal_eval(call["executable"])
         assert "namespace" in call
-    from fer_ros.ros.graph import GRAPH_NODES
+    from fer_ros.app.graph import GRAPH_NODES
 
     assert sorted(GRAPH_NODES) == sorted(GRAPH), "fer-ros run must start the launch file's nodes"
     source = FER_LAUNCH.read_text()
@@ -121,7 +121,7 @@ def test_real_nodes_declare_their_tables_and_read_the_yaml(shared_dir: Path, tmp
     import rclpy
     from rclpy.context import Context
 
-    from fer_ros.ros.graph import GRAPH_NODES
+    from fer_ros.app.graph import GRAPH_NODES
 
     data = yaml.safe_load(FER_YAML.read_text())
     data["/**/expression_node"]["ros__parameters"]["detection_score_threshold"] = 0.55

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_ros.testing.netns import Host, VirtualNetwork, list_namespaces, netns_problem, remove_stale_namespaces
+from fer_ros.app.netns import Host, VirtualNetwork, list_namespaces, netns_problem, remove_stale_namespaces
 from fer_ros.testing.ros_harness import ProcessGroup, RosProcess, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def test_namespaces_go_away_on_failure_at_exit_and_after_a_kill(tmp_path: Path) 
             raise RuntimeError("boom")
     assert not names & set(list_namespaces())
     assert sleeper.wait(timeout=10) != 0
-    code = "from fer_ros.testing.netns import VirtualNetwork as V; import os, sys; n = V(('x',)).open(); print(n.hub)"
+    code = "from fer_ros.app.netns import VirtualNetwork as V; import os, sys; n = V(('x',)).open(); print(n.hub)"
     for ending in ("", "; os.kill(os.getpid(), 9)"):
         run = subprocess.run([sys.executable, "-c", code + ending], capture_output=True, text=True, timeout=60)
         hub = run.stdout.strip()

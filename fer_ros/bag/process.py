@@ -22,12 +22,12 @@ import cv2
 import numpy as np
 
 from fer_ros import __version__
+from fer_ros.app.face_summary import FaceSummary
 from fer_ros.bag.source import BagError, OpenedBag, choose_image_topics, iter_messages, reading, results_namespace
 from fer_ros.bag.types import COMPRESSED_IMAGE, FACE_EXPRESSION, FACE_EXPRESSION_ARRAY, IMAGE, typestore
 from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
 from fer_ros.core.render import render
 from fer_ros.core.types import FrameResult
-from fer_ros.ros.face_summary import FaceSummary
 from fer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, ImageConversionError, failure_kind, to_bgr8
 from fer_ros.ros.messages import array_fields, face_fields
 

@@ -78,8 +78,8 @@ def _raise_interrupt(signum, frame) -> None:
 def run_process(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from fer_ros.app.face_summary import summary_table
     from fer_ros.bag.process import ProcessOptions, process_bag
-    from fer_ros.ros.face_summary import summary_table
 
     quiet_opencv(args.threads)
     options = ProcessOptions(

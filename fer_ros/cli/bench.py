@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from fer_ros.evaluation.bench import run_benchmark, summary_lines
+    from fer_ros.bench.engine import run_benchmark, summary_lines
 
     quiet_opencv()
     try:

@@ -1,5 +1,5 @@
 """``fer-ros bench-ros``: image stamp -> faces latency, processed ratio and CPU of expression_node, across
-processes (see fer_ros/ros/benchmark.py)."""
+processes (see fer_ros/bench/ros_graph.py)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from fer_ros.ros.benchmark import run_benchmark, summary_lines
+    from fer_ros.bench.ros_graph import run_benchmark, summary_lines
 
     try:
         faces = tuple(int(v) for v in args.faces.split(",") if v.strip())
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_hosts(args: argparse.Namespace, faces: tuple[int, ...], size: tuple[int, int], quiet: bool) -> int:
-    from fer_ros.ros.hosts_benchmark import hosts_summary_lines, run_hosts_benchmark
+    from fer_ros.bench.hosts import hosts_summary_lines, run_hosts_benchmark
 
     try:
         cameras = tuple(int(v) for v in args.cameras.split(",") if v.strip())

@@ -95,8 +95,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from fer_ros.app.graph import GraphOptions, run_graph
     from fer_ros.ros.config_files import find_config_file
-    from fer_ros.ros.graph import GraphOptions, run_graph
 
     ros_args = list(args.ros_args or [])
     try:
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.record is not None:
-        from fer_ros.ros.recorder import summary_table
+        from fer_ros.app.recorder import summary_table
 
         print(summary_table(result))
         mirror = result.get("mirror", {}).get("changes", [])

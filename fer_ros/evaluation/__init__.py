@@ -1,1 +1,1 @@
-"""Evaluation (accuracy on expression data sets) and benchmark tools built on the core (no ROS import)."""
+"""Evaluation: accuracy on expression data sets, metrics, perturbations (built on the core, no ROS import)."""

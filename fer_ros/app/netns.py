@@ -39,8 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fer_ros.testing.ros_harness import ProcessGroup, RosProcess
-from fer_ros.testing.ros_harness import _parameter_text as parameter_text
+from fer_ros.app.processes import ProcessGroup, RosProcess, parameter_text
 
 PREFIX = "fer_ros-"
 DEFAULT_SUBNET = "10.77.0"  # /24; only ever used inside these namespaces

@@ -1,6 +1,6 @@
 """``fer-ros bench-ros --hosts``: cameras on one host, recognition on another, over real DDS and a real network.
 
-Two network namespaces on one bridge (fer_ros/testing/netns.py; root only): host ``cam`` (10.77.0.1) runs the
+Two network namespaces on one bridge (fer_ros/app/netns.py; root only): host ``cam`` (10.77.0.1) runs the
 driver (this module's ``drive``: K cameras publishing 640x480 frames with real faces, raw ``image`` or JPEG
 ``image/compressed``, each in its namespace ``/camN``, and receiving ``/camN/faces``); host ``rec``
 (10.77.0.2) runs one expression_node per camera in ``/camN``. Latency = receipt of faces on the camera host -
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_ros.ros.benchmark import _cpu_seconds, compose_frames, core_reference, stream_figures
+from fer_ros.bench.ros_graph import _cpu_seconds, compose_frames, core_reference, stream_figures
 
 NODE_MODULE = "fer_ros.nodes.expression_node"
 TARGETS = {
@@ -119,7 +119,7 @@ def _camera_loop(
     jpeg_quality: int,
 ) -> None:
     """One camera: stamp at capture, encode (JPEG) or wrap (raw), publish, every 1/rate_hz s."""
-    from fer_ros.ros.benchmark import paced
+    from fer_ros.bench.ros_graph import paced
     from fer_ros.ros.image_conversion import numpy_to_compressed, numpy_to_image
 
     raw = None if compressed else numpy_to_image(frame, "bgr8")
@@ -240,7 +240,7 @@ def run_hosts_scenario(
     for process in nodes:
         _wait_output(process, "listening on", 120)
     out = work / f"drive_{cameras}_{int(compressed)}_{faces}.json"
-    command = [sys.executable, "-m", "fer_ros.ros.hosts_benchmark", "drive", "--cameras", str(cameras)]
+    command = [sys.executable, "-m", "fer_ros.bench.hosts", "drive", "--cameras", str(cameras)]
     command += ["--rate", str(rate_hz), "--faces", str(faces), "--size", f"{size[0]}x{size[1]}"]
     command += ["--duration", str(duration_s), "--out", str(out), "--jpeg-quality", str(jpeg_quality)]
     command += ["--compressed"] if compressed else []
@@ -346,9 +346,9 @@ def run_hosts_benchmark(
     progress=print,
 ) -> dict:
     """Every (cameras, image kind, faces) scenario on a fresh two-host network; JSON-ready results."""
+    from fer_ros.app.netns import VirtualNetwork, netns_problem
+    from fer_ros.app.processes import DomainLease, ProcessGroup
     from fer_ros.ros.config_files import find_config_file
-    from fer_ros.testing.netns import VirtualNetwork, netns_problem
-    from fer_ros.testing.ros_harness import DomainLease, ProcessGroup
 
     problem = netns_problem()
     if problem:
@@ -425,7 +425,7 @@ def hosts_summary_lines(result: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fer_ros.ros.hosts_benchmark drive ...`` (the camera host's process)."""
+    """``python -m fer_ros.bench.hosts drive ...`` (the camera host's process)."""
     parser = argparse.ArgumentParser(description="camera host of fer-ros bench-ros --hosts")
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("drive")

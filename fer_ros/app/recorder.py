@@ -13,9 +13,9 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from fer_ros.app.face_summary import FaceSummary, summary_table  # noqa: F401 (summary_table: re-exported)
 from fer_ros.msg import ExpressionCommand, FaceExpressionArray
 from fer_ros.ros.callback_guard import CallbackGuard
-from fer_ros.ros.face_summary import FaceSummary, summary_table  # noqa: F401 (summary_table: re-exported)
 from fer_ros.ros.image_conversion import ImageConversionError, to_bgr8
 from fer_ros.ros.messages import stamp_to_seconds
 from fer_ros.ros.qos import results_qos

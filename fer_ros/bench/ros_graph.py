@@ -201,8 +201,8 @@ def run_scenario(
     node_params: dict[str, str] | None = None,
 ) -> dict:
     """Start a node, drive it at the scenario's rate, and measure."""
+    from fer_ros.app.processes import RosProcess, wait_for
     from fer_ros.ros.image_conversion import numpy_to_image
-    from fer_ros.testing.ros_harness import RosProcess, wait_for
 
     frame = compose_frames(scenario.faces, scenario.size)
     msg = numpy_to_image(frame, "bgr8")
@@ -305,8 +305,8 @@ def run_benchmark(
     progress=print,
 ) -> dict:
     """Run every scenario in a private ROS domain; returns the JSON-ready results."""
+    from fer_ros.app.processes import DomainLease, isolated_ros_env
     from fer_ros.ros.config_files import find_config_file
-    from fer_ros.testing.ros_harness import DomainLease, isolated_ros_env
 
     if fastdds_profile == "default-fer_ros":
         fastdds_profile = str(find_config_file("fastdds_large_images.xml"))

@@ -116,7 +116,7 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
             executor.add_node(nodes[name])
         camera = nodes.get("camera_node")
         if options.record_dir is not None:
-            from fer_ros.ros.recorder import RunRecorder
+            from fer_ros.app.recorder import RunRecorder
 
             fps = camera.rate_hz if camera else 30.0
             recorder = RunRecorder(options.record_dir, fps=fps, record_video=options.overlay, **common)
