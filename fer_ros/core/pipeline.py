@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from fer_ros.core.aligner import SimilarityAligner
 from fer_ros.core.classifier import ExpressionClassifier
 from fer_ros.core.detector import YuNetDetector
 from fer_ros.core.image_io import to_bgr8
+from fer_ros.core.knobs import knob, knobs
 from fer_ros.core.smoothing import ExpressionSmoother
 from fer_ros.core.tracker import FaceTracker
 from fer_ros.core.types import FaceResult, FrameResult
@@ -35,29 +37,125 @@ def resolve_model(name_or_path: str | Path) -> Path:
     return Path(registry_resolve(str(name_or_path)))
 
 
+_TTA = (("auto", None), ("on", True), ("off", False))
+
+
 @dataclass
 class PipelineConfig:
-    """Every knob of the pipeline, with defaults for a 640x480 camera on a CPU."""
+    """Every knob of the pipeline, with defaults for a 640x480 camera on a CPU (the one declaration of each)."""
 
-    detector_model: str = DEFAULT_DETECTOR
-    detector_backend: str = "onnxruntime"  # or "opencv" (cv2.FaceDetectorYN)
-    detector_input_long_side: int = 320
-    detection_score_threshold: float = 0.6
-    nms_iou_threshold: float = 0.3
-    max_faces: int = 10
-    min_face_size_px: float = 12.0
-    classifier_model: str | None = None  # None: shipped FER+ model, else the peer from the model cache
-    tta_flip: bool | None = None  # None: as the model's metadata says
-    crop_scale: float | None = None  # None: as the model's metadata says
-    num_threads: int = 1
-    track_confirm_hits: int = 2
-    track_max_misses: int = 5
-    track_min_iou: float = 0.1
-    track_max_centre_distance: float = 1.0
-    smoothing_time_constant_s: float = 0.3
-    hysteresis_margin: float = 0.1
-    keep_crops: bool = True
-    min_image_side_px: int = 16  # smaller frames give an empty result
+    detector_model: str = knob(
+        DEFAULT_DETECTOR, "YuNet face detector: registry name or .onnx path", cli="--detector"
+    )
+    detector_backend: str = knob(
+        "onnxruntime", "detector runtime", choices=("onnxruntime", "opencv"), cli="--detector-backend"
+    )
+    detector_input_long_side: int = knob(
+        320,
+        "long side, px, of the image given to the detector (smaller is faster, finds fewer small faces)",
+        range=(32, 2048),
+        runtime=True,
+        target=("detector", "input_long_side"),
+        cli="--input-long-side",
+        metavar="PX",
+    )
+    detection_score_threshold: float = knob(
+        0.6,
+        "minimum face detection score",
+        range=(0.0, 1.0),
+        runtime=True,
+        target=("detector", "score_threshold"),
+        cli="--score-threshold",
+    )
+    nms_iou_threshold: float = knob(
+        0.3,
+        "overlap above which the weaker of two detections is dropped",
+        range=(0.0, 1.0),
+        runtime=True,
+        target=("detector", "nms_threshold"),
+    )
+    max_faces: int = knob(
+        10,
+        "most faces reported per image (largest scores first)",
+        range=(1, 256),
+        runtime=True,
+        target=("detector", "max_faces"),
+        cli="--max-faces",
+    )
+    min_face_size_px: float = knob(
+        12.0,
+        "smaller faces (shorter box side, source px) are ignored",
+        range=(0.0, 4096.0),
+        runtime=True,
+        target=("detector", "min_face_size_px"),
+    )
+    classifier_model: str | None = knob(
+        None,
+        "expression model: registry name or .onnx path; empty: the shipped FER+ model "
+        f"(the peer {PEER_MODEL_NAME} when it is not installed)",
+        param_values=(("", None),),
+        cli="--model",
+    )
+    tta_flip: bool | None = knob(
+        None,
+        "average each prediction with the mirrored crop's (auto: as the model's metadata says)",
+        choices=tuple(name for name, _ in _TTA),
+        runtime=True,
+        param_values=_TTA,
+    )
+    crop_scale: float | None = knob(
+        None,
+        "face crop context (>1 = more context); 0: as the model's metadata says",
+        range=(0.0, 4.0),
+        param_values=((0.0, None),),
+    )
+    num_threads: int = knob(1, "onnxruntime threads per model", range=(1, 64), cli="--threads")
+    track_confirm_hits: int = knob(
+        2,
+        "detections before a new face's track is confirmed",
+        range=(1, 100),
+        runtime=True,
+        target=("tracker", "confirm_hits"),
+    )
+    track_max_misses: int = knob(
+        5,
+        "frames a confirmed track survives without a detection",
+        range=(0, 1000),
+        runtime=True,
+        target=("tracker", "max_misses"),
+    )
+    track_min_iou: float = knob(
+        0.1,
+        "least box overlap for a detection to continue a track",
+        range=(0.0, 1.0),
+        runtime=True,
+        target=("tracker", "min_iou"),
+    )
+    track_max_centre_distance: float = knob(
+        1.0,
+        "or: largest centre distance, in face sizes, to continue a track",
+        range=(0.0, 20.0),
+        runtime=True,
+        target=("tracker", "max_centre_distance"),
+    )
+    smoothing_time_constant_s: float = knob(
+        0.3,
+        "time constant of the per-face moving average of the scores, s (0: no smoothing)",
+        range=(0.0, 30.0),
+        runtime=True,
+        target=("smoother", "time_constant_s"),
+    )
+    hysteresis_margin: float = knob(
+        0.1,
+        "the reported expression changes when another one's smoothed score is higher by this margin",
+        range=(0.0, 1.0),
+        runtime=True,
+        target=("smoother", "hysteresis_margin"),
+    )
+    keep_crops: bool = True  # not a knob: set by the caller that reads the crops
+    min_image_side_px: int = knob(
+        16, "images with a shorter side give an empty result", range=(1, 4096), runtime=True
+    )
 
     @classmethod
     def from_dict(cls, values: dict) -> PipelineConfig:
@@ -70,6 +168,10 @@ class PipelineConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+KNOBS = {f.name: (f.default, k) for f, k in knobs(PipelineConfig)}  # name -> (default, Knob)
+TIME_JUMP_S = 1.0  # a frame this much older than the previous one restarts tracking and smoothing
 
 
 class ExpressionPipeline:
@@ -116,6 +218,7 @@ class ExpressionPipeline:
         )
         self.smoother = ExpressionSmoother(config.smoothing_time_constant_s, config.hysteresis_margin)
         self._lock = threading.Lock()
+        self._last_timestamp_s: float | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -126,6 +229,35 @@ class ExpressionPipeline:
         with self._lock:
             self.tracker.reset(restart_ids)
             self.smoother.reset()
+            self._last_timestamp_s = None
+
+    def configure(self, changes: dict[str, Any]) -> None:
+        """Apply run-time changes (config values by PipelineConfig field name) to the live pipeline.
+
+        All are checked first (known, changeable at run time, type, range); ValueError names the first bad one
+        and nothing is changed.
+        """
+        for name, value in changes.items():
+            default, spec = KNOBS.get(name, (None, None))
+            if spec is None:
+                raise ValueError(f"unknown pipeline setting: {name}")
+            if not spec.runtime:
+                raise ValueError(f"{name} is read only at run time; build a new pipeline to change it")
+            problem = spec.check(name, default, spec.to_param(value))
+            if problem:
+                raise ValueError(problem)
+        with self._lock:
+            for name, value in changes.items():
+                spec = KNOBS[name][1]
+                if isinstance(KNOBS[name][0], float) and not isinstance(value, bool):
+                    value = float(value)
+                setattr(self.config, name, value)
+                if spec.target is not None:
+                    stage, attribute = spec.target
+                    setattr(getattr(self, stage), attribute, value)
+            if "tta_flip" in changes:
+                tta = self.config.tta_flip
+                self.classifier.tta_flip = self.classifier.metadata.tta_flip if tta is None else tta
 
     def process(self, frame: np.ndarray, timestamp_s: float | None = None) -> FrameResult:
         """Run every stage on one frame (8-bit BGR preferred; gray, BGRA, 16-bit and float are converted).
@@ -143,6 +275,10 @@ class ExpressionPipeline:
             timings["total"] = (time.perf_counter() - t0) * 1e3
             return FrameResult([], self.labels, (width, height), timestamp_s, timings)
         with self._lock:
+            if self._last_timestamp_s is not None and timestamp_s < self._last_timestamp_s - TIME_JUMP_S:
+                self.tracker.reset()  # time went back (a looping recording): start the tracks afresh
+                self.smoother.reset()
+            self._last_timestamp_s = timestamp_s
             detections = self.detector.detect(image)
             t1 = time.perf_counter()
             crops, used_keypoints = self.aligner.align_many(image, detections)

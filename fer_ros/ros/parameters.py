@@ -10,6 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fer_ros.core.knobs import check_value, knobs
+from fer_ros.core.pipeline import PipelineConfig
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -28,36 +31,27 @@ class ParamSpec:
 
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not acceptable, or None when it is (type, range and choices)."""
-        kind = type(self.default)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if type(value) is not kind:
-            return f"{self.name} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
-        if self.range is not None and not self.range[0] <= value <= self.range[1]:
-            return f"{self.name} must be in [{self.range[0]}, {self.range[1]}], got {value!r}"
-        if self.choices is not None and value not in self.choices:
-            return f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}"
-        return None
+        return check_value(self.name, self.default, value, self.range, self.choices)
 
+
+def knob_parameters(config_cls: type, names: Iterable[str] | None = None) -> tuple[ParamSpec, ...]:
+    """The parameters of a config dataclass's knobs (all, or those named), in declaration order."""
+    wanted = None if names is None else set(names)
+    return tuple(
+        ParamSpec(f.name, k.to_param(f.default), k.description, k.range, k.choices, k.runtime)
+        for f, k in knobs(config_cls)
+        if wanted is None or f.name in wanted
+    )
+
+
+def knob_values(config_cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``config_cls``'s knobs among parameter values, converted to their config form."""
+    return {f.name: k.from_param(values[f.name]) for f, k in knobs(config_cls) if f.name in values}
 
 
 # The knobs of core.smoothing.ExpressionSmoother, declared alike by every node that smooths scores.
-SMOOTHING_PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec(
-        "smoothing_time_constant_s",
-        0.3,
-        "time constant of the per-face moving average of the scores, s (0: no smoothing)",
-        range=(0.0, 30.0),
-        runtime=True,
-    ),
-    ParamSpec(
-        "hysteresis_margin",
-        0.1,
-        "the reported expression changes when another one's smoothed score is higher by this margin",
-        range=(0.0, 1.0),
-        runtime=True,
-    ),
-)
+SMOOTHING_PARAMETERS = knob_parameters(PipelineConfig, ("smoothing_time_constant_s", "hysteresis_margin"))
+
 
 def descriptor(spec: ParamSpec):
     """The rcl_interfaces/ParameterDescriptor of a spec (description, range, constraints, read-only)."""
