@@ -22,7 +22,7 @@ PYTEST_TIMEOUT ?= 300
 
 REQUIREMENTS := requirements/runtime.txt requirements/build.txt requirements/dev.txt requirements/lock.txt
 # launch/ and config/ are installed as per-file links (share/fer_ros): a new file there re-runs the install.
-INTERFACE_INPUTS := $(wildcard msg/*.msg cmake/*.cmake launch config) CMakeLists.txt package.xml
+INTERFACE_INPUTS := $(wildcard msg/*.msg cmake/*.cmake launch config) CMakeLists.txt package.xml fer_ros/nodes/__init__.py
 # ROS 2 launch, launch_testing and the ros2 command: on no registry; wheels from this mirror (ros-tools/README.md).
 ROS_TOOLS_MIRROR ?= $(SHARED)/ros-tools
 ROS_TOOLS_WHEELS := $(wildcard $(ROS_TOOLS_MIRROR)/wheels/*.whl)
@@ -70,7 +70,7 @@ $(STAMPS)/interfaces: $(STAMPS)/requirements $(INTERFACE_INPUTS)
 
 # fer_ros from this checkout, as a path entry (.pth) so that `fer_ros` is the repository's package and its
 # __init__ joins the installed fer_ros/msg to it; then prove it with no environment at all.
-$(STAMPS)/editable: $(STAMPS)/interfaces setup.py
+$(STAMPS)/editable: $(STAMPS)/interfaces setup.py fer_ros/nodes/__init__.py
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation \
 		--config-settings editable_mode=compat -e .
 	@# Every Python of the venv (ros2, launch, the nodes) finds the venv's ament index, after any prefix the

@@ -4,9 +4,15 @@ A ROS workspace builds this package with colcon through CMakeLists.txt instead (
 also generates the message classes; see README.md.
 """
 
+import ast
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
-NODES = ("expression_node", "overlay_node", "mirror_node", "camera_node", "maixcam_bridge_node")
+# The node executables: the one list in fer_ros/nodes/__init__.py, read as text (the package is not importable yet).
+_NODES_LINE = re.search(r"^NODES = (\(.*\))$", (Path(__file__).parent / "fer_ros/nodes/__init__.py").read_text(), re.M)
+NODES: tuple[str, ...] = ast.literal_eval(_NODES_LINE.group(1))
 
 setup(
     name="fer_ros",

@@ -6,7 +6,6 @@ The static launch-file tests parse the files instead of importing them, so they 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,16 +21,35 @@ def node_calls(path: Path) -> list[dict[str, ast.AST]]:
     ]
 
 
-def installed_executables() -> set[str]:
-    """The node executables setup.py installs, checked to be the ones CMakeLists.txt installs."""
-    setup = ast.parse((REPO / "setup.py").read_text())
+def node_list() -> tuple[str, ...]:
+    """The one node list, ``NODES`` of fer_ros/nodes/__init__.py, read as setup.py and CMakeLists.txt read it."""
+    tree = ast.parse((REPO / "fer_ros" / "nodes" / "__init__.py").read_text())
     nodes = next(
         node.value
-        for node in ast.walk(setup)
+        for node in ast.walk(tree)
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "NODES" for t in node.targets)
     )
-    from_setup = {ast.literal_eval(elt) for elt in nodes.elts}
-    cmake = re.search(r"set\(FER_ROS_NODES ([^)]*)\)", (REPO / "CMakeLists.txt").read_text())
-    assert cmake, "CMakeLists.txt no longer lists FER_ROS_NODES"
-    assert set(cmake.group(1).split()) == from_setup
-    return from_setup
+    return tuple(ast.literal_eval(nodes))
+
+
+def installed_executables() -> set[str]:
+    """The node executables the package installs: the node list, checked against what setup.py and CMakeLists.txt
+    install (their own readings of it, and the executables ``make setup`` installed into the venv, if any)."""
+    import importlib.metadata
+    import sys
+
+    nodes = set(node_list())
+    assert nodes, "fer_ros/nodes/__init__.py lists no NODES"
+    cmake = (REPO / "CMakeLists.txt").read_text()
+    assert "fer_ros/nodes/__init__.py" in cmake and "foreach(_node ${FER_ROS_NODES})" in cmake
+    assert "fer_ros/nodes/__init__.py" in (REPO / "setup.py").read_text()
+    try:
+        scripts = {e.name for e in importlib.metadata.distribution("fer_ros").entry_points}
+    except importlib.metadata.PackageNotFoundError:
+        scripts = None
+    if scripts is not None:  # setup.py's console scripts, one per node
+        assert {s.removeprefix("fer-ros-").replace("-", "_") for s in scripts - {"fer-ros"}} == nodes
+    ros2_run = Path(sys.prefix) / "lib" / "fer_ros"
+    if ros2_run.is_dir():  # CMakeLists.txt's `ros2 run fer_ros <name>` launchers in the venv prefix
+        assert nodes <= {path.name for path in ros2_run.iterdir()}
+    return nodes

@@ -122,6 +122,7 @@ def test_real_nodes_declare_their_tables_and_read_the_yaml(shared_dir: Path, tmp
     from rclpy.context import Context
 
     from fer_ros.app.graph import GRAPH_NODES
+    from fer_ros.nodes import node_class
 
     data = yaml.safe_load(FER_YAML.read_text())
     data["/**/expression_node"]["ros__parameters"]["detection_score_threshold"] = 0.55
@@ -131,14 +132,14 @@ def test_real_nodes_declare_their_tables_and_read_the_yaml(shared_dir: Path, tmp
     context = Context()
     rclpy.init(args=["--ros-args", "--params-file", str(config), "-p", "rate_hz:=12.5"], context=context)
     try:
-        for name, (module, cls) in GRAPH_NODES.items():
+        for name in GRAPH_NODES:
             overrides = []
             if name == "camera_node":
                 from rclpy.parameter import Parameter
 
                 overrides = [Parameter("source", value=str(shared_dir / "media" / "astronaut.png"))]
             kwargs = {"start": False} if name == "camera_node" else {}
-            node = getattr(importlib.import_module(module), cls)(
+            node = node_class(name)(
                 context=context, namespace="robot1", parameter_overrides=overrides, **kwargs
             )
             try:

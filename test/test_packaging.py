@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
 from catkin_pkg.package import parse_package
+from launch_file_helpers import installed_executables, node_list
 
 ROOT = Path(__file__).resolve().parent.parent
-NODES = ("expression_node", "overlay_node", "mirror_node", "camera_node", "maixcam_bridge_node")
 
 
 def test_package_xml_is_a_valid_format_3_interface_package() -> None:
@@ -34,11 +35,19 @@ def test_versions_agree() -> None:
 
 
 def test_every_node_has_a_ros2_run_executable_and_a_console_script() -> None:
-    cmake = (ROOT / "CMakeLists.txt").read_text()
-    listed = re.search(r"set\(FER_ROS_NODES ([^)]*)\)", cmake).group(1).split()
-    assert tuple(listed) == NODES
-    setup_nodes = re.search(r"^NODES = \(([^)]*)\)", (ROOT / "setup.py").read_text(), re.M).group(1)
-    assert tuple(re.findall(r'"(\w+)"', setup_nodes)) == NODES
+    from fer_ros.nodes import NODES, node_class
+
+    assert NODES == node_list() and len(set(NODES)) == len(NODES)
+    for node in NODES:
+        assert callable(importlib.import_module(f"fer_ros.nodes.{node}").main), node
+        assert node_class(node).__name__.lower() == node.replace("_", ""), node
+    assert installed_executables() == set(NODES)
+    # setup.py reads the list without importing the package: run exactly its reading here
+    setup_source = (ROOT / "setup.py").read_text()
+    reading = setup_source[setup_source.index("_NODES_LINE = ") : setup_source.index("\nsetup(")]
+    namespace = {"Path": Path, "re": re, "ast": __import__("ast"), "__file__": str(ROOT / "setup.py")}
+    exec(reading, namespace)
+    assert namespace["NODES"] == NODES
 
 
 def test_cmake_generates_the_three_messages() -> None:

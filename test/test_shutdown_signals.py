@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from ros_tools_helpers import STOP_SIGNALS, require_ros_tools, ros2_command, send_stop_signal, tracebacks
 
+from fer_ros.app.graph import GRAPH_NODES
+
 pytestmark = pytest.mark.ros
 
-GRAPH_NODES = ("camera_node", "expression_node", "overlay_node", "mirror_node")
 FLOWING = r"\[mirror_node\]: now showing"
 
 

@@ -10,15 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fer_ros.nodes import NODES, node_class
+
 _LOG = logging.getLogger(__name__)
 
-# Node name -> (module, class), in start order; the executables of launch/fer.launch.py.
-GRAPH_NODES: dict[str, tuple[str, str]] = {
-    "camera_node": ("fer_ros.nodes.camera_node", "CameraNode"),
-    "expression_node": ("fer_ros.nodes.expression_node", "ExpressionNode"),
-    "overlay_node": ("fer_ros.nodes.overlay_node", "OverlayNode"),
-    "mirror_node": ("fer_ros.nodes.mirror_node", "MirrorNode"),
-}
+# The nodes of launch/fer.launch.py that fer-ros run starts: all but the MaixCAM bridge (it has its own launch file).
+GRAPH_NODES: tuple[str, ...] = tuple(name for name in NODES if name != "maixcam_bridge_node")
 
 
 @dataclass
@@ -40,13 +37,6 @@ class GraphOptions:
     record_bag_camera: bool = False  # ... with the camera topic too
     large_images_profile: bool = True
     ros_args: list[str] = field(default_factory=list)
-
-
-def _node_class(name: str) -> type:
-    import importlib
-
-    module, cls = GRAPH_NODES[name]
-    return getattr(importlib.import_module(module), cls)
 
 
 def _remap_args(camera_topic: str) -> list[str]:
@@ -110,7 +100,7 @@ def run_graph(options: GraphOptions, on_ready=None) -> dict:
             specs["camera_node"] = (camera_overrides, remaps)
         for name, (overrides, cli_args) in specs.items():
             extra = {"start": False} if name == "camera_node" else {}
-            nodes[name] = _node_class(name)(
+            nodes[name] = node_class(name)(
                 cli_args=cli_args, parameter_overrides=_overrides(overrides), **common, **extra
             )
             executor.add_node(nodes[name])
