@@ -1,4 +1,4 @@
-"""Past one machine, over real DDS: "hosts" are network namespaces on one bridge (fer_ros/testing/netns.py).
+"""Past one machine, over real DDS: "hosts" are network namespaces on one bridge (fer_ros/app/netns.py).
 
 - camera_node on host A -> expression_node on host B, raw Image and CompressedImage (compressed:=true);
   mirror_node and overlay_node on host C, fed by B's faces and A's image;
