@@ -200,7 +200,7 @@ def test_metadata_that_contradicts_the_model_is_rejected(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("fer_ros.task", "faces", "task"),
+        ("fer_ros.task", "Faces!", "task"),  # any lower-case task name is valid (keyed by task)
         ("fer_ros.labels", '["happy", "happy", "sad"]', "distinct"),
         ("fer_ros.labels", '["happy", "bored", "sad"]', "labels"),
         ("fer_ros.layout", "CHW", "layout"),

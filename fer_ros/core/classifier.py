@@ -62,6 +62,11 @@ class ExpressionClassifier:
             )
 
     @property
+    def task(self) -> str:
+        """The model's task (``fer_ros.task``): "expression", or another per-face classification."""
+        return self.metadata.task
+
+    @property
     def labels(self) -> tuple[str, ...]:
         return self.metadata.labels
 

@@ -1,7 +1,8 @@
 """Expression-model metadata: the ``fer_ros.*`` ONNX metadata_props contract, with a JSON sidecar fallback.
 
 Keys (values are strings in ONNX metadata_props, JSON where structured; a sidecar may hold native JSON values):
-``fer_ros.task`` ("expression"), ``fer_ros.labels`` (canonical labels in output order), ``fer_ros.input_size``
+``fer_ros.task`` (what the model predicts per face: "expression", or another task such as "age_group"),
+``fer_ros.labels`` (canonical labels in output order), ``fer_ros.input_size``
 ([width, height]), ``fer_ros.layout`` ("NCHW" | "NHWC"), ``fer_ros.color`` ("gray" | "bgr" | "rgb"),
 ``fer_ros.mean`` / ``fer_ros.std`` (per channel, input = (pixel/255 - mean) / std), ``fer_ros.output``
 ("logits" | "probabilities"), ``fer_ros.align_template`` (5 keypoints in unit crop coordinates),
@@ -17,6 +18,8 @@ A model without these keys gets them from ``<model path>.json`` next to it, else
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +31,15 @@ from fer_ros.core.labels import canonical_label
 
 PREFIX = "fer_ros."
 SIDECAR_DIR = Path(__file__).resolve().parent.parent / "models" / "sidecars"
+TASK_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Tasks whose labels have a canonical vocabulary: the label check of each; other tasks keep their labels as given.
+TASK_LABELS: dict[str, Callable[[str], str]] = {"expression": canonical_label}
 INFO_KEYS = ("name", "version", "license", "training_data", "recipe", "git_commit", "calibration")
 
 
 @dataclass(frozen=True)
 class ModelMetadata:
-    """Everything needed to feed an expression model and read its output."""
+    """Everything needed to feed a per-face model (expression or another ``task``) and read its output."""
 
     labels: tuple[str, ...]
     input_size: tuple[int, int]  # (width, height)
@@ -48,6 +54,7 @@ class ModelMetadata:
     temperature: float = 1.0  # logits are divided by it before the softmax
     info: dict[str, str] = field(default_factory=dict)
     source: str = "onnx"  # "onnx" or the sidecar path
+    task: str = "expression"
 
     @property
     def channels(self) -> int:
@@ -68,14 +75,15 @@ class ModelMetadata:
                     raise ModelMetadataError(f"{source}: {PREFIX + key} is not valid JSON ({exc})") from None
             return value
 
-        task = get("task")
-        if task != "expression":
-            raise ModelMetadataError(f"{source}: {PREFIX}task is {task!r}, expected 'expression'")
+        task = str(get("task"))
+        if not TASK_PATTERN.fullmatch(task):
+            raise ModelMetadataError(f"{source}: {PREFIX}task must be a lower-case name (a-z, 0-9, _), got {task!r}")
+        label_of = TASK_LABELS.get(task, lambda name: name.strip())
         try:
-            labels = tuple(canonical_label(str(name)) for name in get("labels"))
+            labels = tuple(label_of(str(name)) for name in get("labels"))
         except (ValueError, TypeError) as exc:
             raise ModelMetadataError(f"{source}: bad {PREFIX}labels: {exc}") from None
-        if len(labels) < 2 or len(set(labels)) != len(labels):
+        if len(labels) < 2 or len(set(labels)) != len(labels) or not all(labels):
             raise ModelMetadataError(
                 f"{source}: {PREFIX}labels must be at least 2 distinct labels, got {labels}"
             )
@@ -146,12 +154,13 @@ class ModelMetadata:
             temperature,
             info,
             source,
+            task,
         )
 
     def to_props(self) -> dict[str, str]:
         """The ONNX metadata_props form (all values strings)."""
         props = {
-            "task": "expression",
+            "task": self.task,
             "labels": json.dumps(list(self.labels)),
             "input_size": json.dumps(list(self.input_size)),
             "layout": self.layout,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from fer_ros.core.classifier import ExpressionClassifier
 from fer_ros.core.detector import YuNetDetector
 from fer_ros.core.image_io import to_bgr8
 from fer_ros.core.knobs import knob, knobs
+from fer_ros.core.model_metadata import ModelMetadata
 from fer_ros.core.smoothing import ExpressionSmoother
+from fer_ros.core.stages import FaceDetector, FaceModel
 from fer_ros.core.tracker import FaceTracker
 from fer_ros.core.types import FaceResult, FrameResult
 
@@ -174,8 +177,16 @@ KNOBS = {f.name: (f.default, k) for f, k in knobs(PipelineConfig)}  # name -> (d
 TIME_JUMP_S = 1.0  # a frame this much older than the previous one restarts tracking and smoothing
 
 
+def _aligner(meta: ModelMetadata, crop_scale: float | None = None) -> SimilarityAligner:
+    """The aligner that cuts crops as a model's metadata says."""
+    scale = meta.crop_scale if crop_scale is None else crop_scale
+    return SimilarityAligner(meta.align_template, meta.input_size, scale, meta.color)
+
+
 class ExpressionPipeline:
-    """The whole per-frame engine. Models are resolved and loaded at construction.
+    """The whole per-frame engine, built from a ``FaceDetector``, the expression ``FaceModel`` and any further
+    per-face models (``face_models``: one per task, each output in ``FaceResult.outputs[task]``). Those not
+    given are built from the config, their models resolved and loaded at construction.
 
     ``process`` is guarded by a lock, so one worker thread (or a few, serialised) may call it.
     """
@@ -184,8 +195,9 @@ class ExpressionPipeline:
         self,
         config: PipelineConfig | None = None,
         *,
-        detector: YuNetDetector | None = None,
-        classifier: ExpressionClassifier | None = None,
+        detector: FaceDetector | None = None,
+        classifier: FaceModel | None = None,
+        face_models: Sequence[FaceModel] = (),
     ) -> None:
         self.config = config = config or PipelineConfig()
         self.detector = detector or YuNetDetector(
@@ -203,13 +215,17 @@ class ExpressionPipeline:
             num_threads=config.num_threads,
             tta_flip=config.tta_flip,
         )
+        if self.classifier.task != "expression":
+            raise ValueError(f"the classifier's task is {self.classifier.task!r}; pass it in face_models")
+        tasks = [self.classifier.task, *(model.task for model in face_models)]
+        if len(set(tasks)) != len(tasks):
+            raise ValueError(f"two per-face models of the same task: {', '.join(tasks)}")
+        # Further per-face models, each fed crops aligned as its own metadata says.
+        self.face_models = list(face_models)
+        self._model_aligners = [_aligner(model.metadata) for model in face_models]
+        self.task_labels = {model.task: model.labels for model in face_models}
         meta = self.classifier.metadata
-        self.aligner = SimilarityAligner(
-            meta.align_template,
-            meta.input_size,
-            meta.crop_scale if config.crop_scale is None else config.crop_scale,
-            meta.color,
-        )
+        self.aligner = _aligner(meta, config.crop_scale)
         self.tracker = FaceTracker(
             confirm_hits=config.track_confirm_hits,
             max_misses=config.track_max_misses,
@@ -284,6 +300,10 @@ class ExpressionPipeline:
             crops, used_keypoints = self.aligner.align_many(image, detections)
             t2 = time.perf_counter()
             probabilities = self.classifier.predict(crops)
+            outputs = [
+                (model.task, model.predict(aligner.align_many(image, detections)[0]))
+                for model, aligner in zip(self.face_models, self._model_aligners, strict=True)
+            ]
             t3 = time.perf_counter()
             tracks = self.tracker.update([d.box for d in detections], timestamp_s)
             faces = []
@@ -302,6 +322,7 @@ class ExpressionPipeline:
                         aligned_crop=crops[i].copy() if self.config.keep_crops else None,
                         track_confirmed=track.confirmed,
                         aligned_with_keypoints=used_keypoints[i],
+                        outputs={task: scores[i] for task, scores in outputs} if outputs else {},
                     )
                 )
             self.smoother.prune(self.tracker.track_ids)
@@ -313,4 +334,4 @@ class ExpressionPipeline:
             track=(t4 - t3) * 1e3,
             total=(t4 - t0) * 1e3,
         )
-        return FrameResult(faces, self.labels, (width, height), timestamp_s, timings)
+        return FrameResult(faces, self.labels, (width, height), timestamp_s, timings, self.task_labels)

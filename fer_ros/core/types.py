@@ -39,6 +39,7 @@ class FaceResult:
     aligned_crop: np.ndarray | None = None
     track_confirmed: bool = False
     aligned_with_keypoints: bool = True
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # other per-face models' scores, by task
 
     def to_dict(self, labels: tuple[str, ...] | list[str]) -> dict:
         """JSON-ready dict (the crop is left out)."""
@@ -52,6 +53,8 @@ class FaceResult:
             "scores": {label: round(float(s), 4) for label, s in zip(labels, self.scores, strict=True)},
             "raw_scores": {label: round(float(s), 4) for label, s in zip(labels, self.raw_scores, strict=True)},
             "track_confirmed": self.track_confirmed,
+            **({"outputs": {task: np.round(v.astype(float), 4).tolist() for task, v in self.outputs.items()}}
+               if self.outputs else {}),
         }
 
 
@@ -64,6 +67,7 @@ class FrameResult:
     image_size: tuple[int, int]  # (width, height)
     timestamp_s: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    task_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of FaceResult.outputs, by task
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -74,4 +78,5 @@ class FrameResult:
             "labels": list(self.labels),
             "faces": [face.to_dict(self.labels) for face in self.faces],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            **({"task_labels": {k: list(v) for k, v in self.task_labels.items()}} if self.task_labels else {}),
         }
