@@ -68,7 +68,8 @@ def main() -> int:
         return 0
 
     from fer_ros.bag.process import ProcessOptions, process_bag
-    from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
+    from fer_ros.core.pipeline import PipelineConfig
+    from fer_ros.models.build import build_pipeline
 
     cv2.setNumThreads(1)
     config = PipelineConfig(num_threads=1, keep_crops=False)
@@ -77,7 +78,7 @@ def main() -> int:
         source = write_camera_bag(work / "in", stream(frames, args.frames), kind=args.kind, storage=args.storage)
         size_mb = sum(p.stat().st_size for p in source.iterdir()) / 1e6
         # Same frames, in memory, through the pipeline alone (the models loaded once beforehand).
-        pipeline = ExpressionPipeline(config)
+        pipeline = build_pipeline(config)
         pipeline.process(frames[0], 0.0)
         pipeline.reset(restart_ids=True)
         started = time.perf_counter()

@@ -24,7 +24,8 @@ from fer_ros.bag.process import ProcessOptions, process_bag
 from fer_ros.bag.types import FACE_EXPRESSION_ARRAY, typestore
 from fer_ros.cli.main import main
 from fer_ros.core.image_io import read_image
-from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
+from fer_ros.core.pipeline import PipelineConfig
+from fer_ros.models.build import build_pipeline
 from fer_ros.testing.bags import CameraFrame, write_camera_bag
 
 FRAMES = 14
@@ -101,7 +102,7 @@ def test_bag_results_equal_the_pipeline_run_directly_on_the_stamps(tmp_path: Pat
     source = write_camera_bag(tmp_path / "in", frames)
     process_bag(source, tmp_path / "out")
     _, messages = read_rosbags(tmp_path / "out", "/camera/faces")
-    pipeline = ExpressionPipeline(PipelineConfig(keep_crops=False))
+    pipeline = build_pipeline(PipelineConfig(keep_crops=False))
     for frame, (_, msg) in zip(frames, messages, strict=True):
         expected = pipeline.process(frame.image, frame.stamp_ns / 1e9)
         assert [f.face_id for f in expected.faces] == [f.face_id for f in msg.faces]

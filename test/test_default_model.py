@@ -17,13 +17,12 @@ from fer_ros.core.pipeline import (
     PEER_MODEL_NAME,
     SHIPPED_FLOAT_MODEL,
     SHIPPED_MODEL,
-    ExpressionPipeline,
     PipelineConfig,
     default_classifier_model,
-    resolve_model,
 )
 from fer_ros.evaluation.evaluate import evaluate_npz
-from fer_ros.models.registry import sha256_of
+from fer_ros.models.build import build_pipeline
+from fer_ros.models.registry import resolve_model, sha256_of
 
 REQUIRED_KEYS = (
     "fer_ros.task",
@@ -92,7 +91,7 @@ def test_dev_accuracy_on_a_ferplus_valid_slice(shipped: ExpressionClassifier, sh
 
 
 def _correct_on_ros4hri(model: str, media: Path) -> int:
-    pipeline = ExpressionPipeline(PipelineConfig(classifier_model=model))
+    pipeline = build_pipeline(PipelineConfig(classifier_model=model))
     correct = 0
     with open(media / "image_labels.csv", newline="") as f:
         for row in csv.DictReader(f):

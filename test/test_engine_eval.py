@@ -15,10 +15,11 @@ import pytest
 
 from fer_ros.core.classifier import ExpressionClassifier
 from fer_ros.core.labels import FER2013_LABELS, FERPLUS_LABELS
-from fer_ros.core.pipeline import PEER_MODEL_NAME, SHIPPED_MODEL, ExpressionPipeline, PipelineConfig
+from fer_ros.core.pipeline import PEER_MODEL_NAME, SHIPPED_MODEL, PipelineConfig
 from fer_ros.evaluation.datasets import DatasetError, ferplus_majority, list_image_folder, load_npz
 from fer_ros.evaluation.evaluate import evaluate_folder, evaluate_npz
 from fer_ros.evaluation.metrics import classification_report, confusion_text
+from fer_ros.models.build import build_pipeline
 from fer_ros.models.registry import resolve_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +167,7 @@ def image_folder(tmp_path: Path, shared_dir: Path) -> Path:
 def test_image_folder_eval_counts_faces_not_found(image_folder: Path) -> None:
     items, classes = list_image_folder(image_folder)
     assert sorted(classes) == ["angry", "happy", "sad", "surprised"] and len(items) == 7
-    pipeline = ExpressionPipeline(PipelineConfig(classifier_model=str(SHIPPED_MODEL), track_confirm_hits=1))
+    pipeline = build_pipeline(PipelineConfig(classifier_model=str(SHIPPED_MODEL), track_confirm_hits=1))
     report = evaluate_folder(pipeline, image_folder, progress=False)
     assert report["protocol"] == "image_folder"
     assert report["n"] == 5

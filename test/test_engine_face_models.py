@@ -15,6 +15,7 @@ from fer_ros.core.model_metadata import ModelMetadata
 from fer_ros.core.pipeline import SHIPPED_MODEL, ExpressionPipeline, PipelineConfig
 from fer_ros.core.stages import FaceDetector, FaceModel
 from fer_ros.core.types import Detection
+from fer_ros.models.build import build_pipeline
 
 SIZE = 24
 
@@ -60,7 +61,7 @@ def pipeline_with_two_models(tmp_path_factory) -> ExpressionPipeline:
     expression = ExpressionClassifier(SHIPPED_MODEL)
     path = _brightness_model(tmp_path_factory.mktemp("model") / "brightness.onnx", expression.metadata.align_template)
     brightness = ExpressionClassifier(path)
-    return ExpressionPipeline(
+    return build_pipeline(
         PipelineConfig(classifier_model=str(SHIPPED_MODEL)), classifier=expression, face_models=[brightness]
     )
 
@@ -119,3 +120,16 @@ def test_metadata_is_keyed_by_task(pipeline_with_two_models: ExpressionPipeline)
         ModelMetadata.from_props({**props, "fer_ros.task": "Not A Task!"})
     with pytest.raises(ModelMetadataError, match="labels"):  # expression labels keep their vocabulary
         ModelMetadata.from_props({**props, "fer_ros.task": "expression"})
+
+
+def test_core_imports_nothing_above_it() -> None:
+    import ast
+
+    core = Path(__file__).resolve().parent.parent / "fer_ros" / "core"
+    for path in core.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith("fer_ros.") or name.startswith("fer_ros.core"), (path.name, name)

@@ -14,6 +14,7 @@ import pytest
 from fer_ros.core.health import HealthLimits
 from fer_ros.core.knobs import knobs
 from fer_ros.core.pipeline import SHIPPED_MODEL, ExpressionPipeline, PipelineConfig
+from fer_ros.models.build import build_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 DECLARED = [(f, k) for cls in (PipelineConfig, HealthLimits) for f, k in knobs(cls)]
@@ -85,7 +86,7 @@ def test_cli_options_come_from_the_knobs() -> None:
 
 @pytest.fixture(scope="module")
 def pipeline() -> ExpressionPipeline:
-    return ExpressionPipeline(PipelineConfig(classifier_model=str(SHIPPED_MODEL)))
+    return build_pipeline(PipelineConfig(classifier_model=str(SHIPPED_MODEL)))
 
 
 def test_configure_applies_run_time_changes_to_the_stages(pipeline: ExpressionPipeline) -> None:

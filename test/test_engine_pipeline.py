@@ -14,11 +14,12 @@ from fer_ros.core.errors import InvalidImageError
 from fer_ros.core.pipeline import SHIPPED_MODEL, ExpressionPipeline, PipelineConfig
 from fer_ros.core.render import confidence_color, render
 from fer_ros.core.types import FrameResult
+from fer_ros.models.build import build_pipeline
 
 
 @pytest.fixture(scope="module")
 def pipeline() -> ExpressionPipeline:
-    return ExpressionPipeline(PipelineConfig(classifier_model=str(SHIPPED_MODEL)))
+    return build_pipeline(PipelineConfig(classifier_model=str(SHIPPED_MODEL)))
 
 
 def test_astronaut_is_one_happy_face(pipeline: ExpressionPipeline, astronaut: np.ndarray) -> None:
@@ -177,7 +178,7 @@ def test_config_from_dict() -> None:
 
 
 def test_max_faces_and_no_crops_config(group: np.ndarray) -> None:
-    small = ExpressionPipeline(PipelineConfig(max_faces=2, keep_crops=False))
+    small = build_pipeline(PipelineConfig(max_faces=2, keep_crops=False))
     result = small.process(group, 0.0)
     assert len(result.faces) == 2 and all(f.aligned_crop is None for f in result.faces)
 

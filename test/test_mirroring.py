@@ -204,9 +204,10 @@ def test_recorded_scores_from_a_real_video(shared_dir: Path) -> None:
     """The pipeline's per-frame (unsmoothed) scores on a real clip, fed to the policy: the raw labels flicker,
     the commands change rarely and never before the dwell time."""
     cv2 = pytest.importorskip("cv2")
-    from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
+    from fer_ros.core.pipeline import PipelineConfig
+    from fer_ros.models.build import build_pipeline
 
-    pipeline = ExpressionPipeline(PipelineConfig(keep_crops=False))
+    pipeline = build_pipeline(PipelineConfig(keep_crops=False))
     capture = cv2.VideoCapture(str(shared_dir / "media" / "pyfeat" / "WolfgangLanger_Pexels.mp4"))
     fps = capture.get(cv2.CAP_PROP_FPS) or 24.0
     policy = MirrorPolicy(MirrorConfig(min_dwell_s=1.0))

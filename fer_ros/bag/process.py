@@ -28,6 +28,7 @@ from fer_ros.bag.types import COMPRESSED_IMAGE, FACE_EXPRESSION, FACE_EXPRESSION
 from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
 from fer_ros.core.render import render
 from fer_ros.core.types import FrameResult
+from fer_ros.models.build import build_pipeline
 from fer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, ImageConversionError, failure_kind, to_bgr8
 from fer_ros.ros.messages import array_fields, face_fields
 
@@ -175,7 +176,7 @@ def process_bag(
         if on_start is not None:
             on_start(total, notes)
 
-        pipeline = ExpressionPipeline(config)
+        pipeline = build_pipeline(config)
         writer = Writer(
             out_path,
             version=BAG_VERSION,

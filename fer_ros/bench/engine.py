@@ -15,8 +15,10 @@ from tqdm import tqdm
 
 from fer_ros.core.aligner import SimilarityAligner
 from fer_ros.core.classifier import ExpressionClassifier
-from fer_ros.core.pipeline import PEER_MODEL_NAME, ExpressionPipeline, PipelineConfig, resolve_model
+from fer_ros.core.pipeline import PEER_MODEL_NAME, PipelineConfig
 from fer_ros.evaluation.media import DEFAULT_FACE_IMAGES, compose_frame, face_crops, shared_dir
+from fer_ros.models.build import build_pipeline
+from fer_ros.models.registry import resolve_model
 
 FACE_COUNTS = (1, 5, 10)
 STAGES = ("detect", "align", "classify", "track")
@@ -88,7 +90,7 @@ def run_benchmark(
     try:
         for n_threads in threads:
             cv2.setNumThreads(n_threads)
-            pipeline = ExpressionPipeline(replace(config, num_threads=n_threads, keep_crops=False))
+            pipeline = build_pipeline(replace(config, num_threads=n_threads, keep_crops=False))
             if n_threads == threads[0]:
                 crops = face_crops(pipeline.detector, images)
                 if not crops:

@@ -76,8 +76,9 @@ def compose_frames(faces: int, size: tuple[int, int]) -> np.ndarray:
     """A frame with ``faces`` real faces (the core benchmark's composition, from shared/media), made of
     crops that hold exactly one face each (a crop around one face of a group photo may show a neighbour)."""
     from fer_ros.core.detector import YuNetDetector
-    from fer_ros.core.pipeline import DEFAULT_DETECTOR, resolve_model
+    from fer_ros.core.pipeline import DEFAULT_DETECTOR
     from fer_ros.evaluation.media import DEFAULT_FACE_IMAGES, compose_frame, face_crops, shared_dir
+    from fer_ros.models.registry import resolve_model
 
     images = [shared_dir() / name for name in DEFAULT_FACE_IMAGES]
     missing = [str(p) for p in images if not p.is_file()]
@@ -90,9 +91,10 @@ def compose_frames(faces: int, size: tuple[int, int]) -> np.ndarray:
 
 def core_reference(frame: np.ndarray, iterations: int = 100) -> dict:
     """The core pipeline's own time on the frame in this process (no ROS), for comparison."""
-    from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
+    from fer_ros.core.pipeline import PipelineConfig
+    from fer_ros.models.build import build_pipeline
 
-    pipeline = ExpressionPipeline(PipelineConfig(keep_crops=False))
+    pipeline = build_pipeline(PipelineConfig(keep_crops=False))
     times, faces = [], 0
     for i in range(iterations + 10):
         start = time.perf_counter()

@@ -50,10 +50,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from fer_ros.core.classifier import ExpressionClassifier
-    from fer_ros.core.pipeline import ExpressionPipeline, default_classifier_model, resolve_model
+    from fer_ros.core.pipeline import default_classifier_model
     from fer_ros.evaluation.evaluate import evaluate_folder, evaluate_npz
     from fer_ros.evaluation.metrics import confusion_text
     from fer_ros.evaluation.plots import write_confusion_png
+    from fer_ros.models.build import build_pipeline
+    from fer_ros.models.registry import resolve_model
 
     quiet_opencv(args.threads)
     try:
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print("fer-ros eval: --perturb applies to npz crop sets, not to image folders")
         return 2
     if args.data.is_dir():
-        pipeline = ExpressionPipeline(pipeline_config(args, track_confirm_hits=1))
+        pipeline = build_pipeline(pipeline_config(args, track_confirm_hits=1))
         model_path = pipeline.classifier.model_path
         report = evaluate_folder(pipeline, args.data, limit=args.limit)
     else:

@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
 
     from fer_ros.core.errors import ImageReadError
     from fer_ros.core.image_io import read_image
-    from fer_ros.core.pipeline import ExpressionPipeline
     from fer_ros.core.render import render
+    from fer_ros.models.build import build_pipeline
 
     quiet_opencv(args.threads)
     # A still image is its own track history: a face counts as confirmed at its first sighting.
-    pipeline = ExpressionPipeline(pipeline_config(args, track_confirm_hits=1))
+    pipeline = build_pipeline(pipeline_config(args, track_confirm_hits=1))
     files = _expand(args.paths)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from fer_ros.core.pipeline import ExpressionPipeline
     from fer_ros.core.render import render
+    from fer_ros.models.build import build_pipeline
 
     quiet_opencv(args.threads)
     webcam = args.source.isdigit()
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if not webcam else 0
     if args.max_frames is not None:
         total = min(total, args.max_frames) if total > 0 else args.max_frames
-    pipeline = ExpressionPipeline(pipeline_config(args, keep_crops=args.out is not None))
+    pipeline = build_pipeline(pipeline_config(args, keep_crops=args.out is not None))
     json_target = args.json or (str(args.out.with_suffix(".jsonl")) if args.out else None)
     json_stream = None
     if json_target == "-":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import numpy as np
 from fer_ros.core.aligner import SimilarityAligner
 from fer_ros.core.classifier import ExpressionClassifier
 from fer_ros.core.detector import YuNetDetector
+from fer_ros.core.errors import ModelNotFoundError
 from fer_ros.core.image_io import to_bgr8
 from fer_ros.core.knobs import knob, knobs
 from fer_ros.core.model_metadata import ModelMetadata
@@ -33,11 +34,16 @@ def default_classifier_model() -> str:
     return str(SHIPPED_MODEL) if SHIPPED_MODEL.is_file() else PEER_MODEL_NAME
 
 
-def resolve_model(name_or_path: str | Path) -> Path:
-    """A model argument as a file path: an existing path, else a registry name looked up in the model cache."""
-    from fer_ros.models.registry import resolve_model as registry_resolve
-
-    return Path(registry_resolve(str(name_or_path)))
+def model_file(name_or_path: str | Path) -> Path:
+    """A model argument that must be a file here (registry names are resolved at the edges:
+    ``fer_ros.models.build.build_pipeline`` or ``resolve=`` of ExpressionPipeline)."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"{name_or_path}: no such model file (registry names: build the pipeline with "
+            "fer_ros.models.build.build_pipeline, or pass resolve=fer_ros.models.registry.resolve_model)"
+        )
+    return path
 
 
 _TTA = (("auto", None), ("on", True), ("off", False))
@@ -186,7 +192,7 @@ def _aligner(meta: ModelMetadata, crop_scale: float | None = None) -> Similarity
 class ExpressionPipeline:
     """The whole per-frame engine, built from a ``FaceDetector``, the expression ``FaceModel`` and any further
     per-face models (``face_models``: one per task, each output in ``FaceResult.outputs[task]``). Those not
-    given are built from the config, their models resolved and loaded at construction.
+    given are built from the config's model files (``resolve`` maps a name to a file) at construction.
 
     ``process`` is guarded by a lock, so one worker thread (or a few, serialised) may call it.
     """
@@ -198,10 +204,11 @@ class ExpressionPipeline:
         detector: FaceDetector | None = None,
         classifier: FaceModel | None = None,
         face_models: Sequence[FaceModel] = (),
+        resolve: Callable[[str], Path] = model_file,
     ) -> None:
         self.config = config = config or PipelineConfig()
         self.detector = detector or YuNetDetector(
-            resolve_model(config.detector_model),
+            resolve(config.detector_model),
             input_long_side=config.detector_input_long_side,
             score_threshold=config.detection_score_threshold,
             nms_threshold=config.nms_iou_threshold,
@@ -211,7 +218,7 @@ class ExpressionPipeline:
             backend=config.detector_backend,
         )
         self.classifier = classifier or ExpressionClassifier(
-            resolve_model(config.classifier_model or default_classifier_model()),
+            resolve(config.classifier_model or default_classifier_model()),
             num_threads=config.num_threads,
             tta_flip=config.tta_flip,
         )

@@ -22,7 +22,8 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.core.errors import FerRosError
 from fer_ros.core.health import HealthLimits, ProcessingMonitor
-from fer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
+from fer_ros.core.pipeline import PipelineConfig
+from fer_ros.models.build import build_pipeline
 from fer_ros.msg import FaceExpressionArray
 from fer_ros.ros.callback_guard import CallbackGuard, parameters_refused
 from fer_ros.ros.diagnostics import to_diagnostic_status
@@ -70,7 +71,7 @@ class ExpressionNode(Node):
         super().__init__("expression_node", **node_kwargs)
         self._values = declare(self, PARAMETERS)
         self._converter = get_converter(max_pixels=self._values["max_image_pixels"])
-        self.pipeline = ExpressionPipeline(pipeline_config(self._values))
+        self.pipeline = build_pipeline(pipeline_config(self._values))
         self._monitor = ProcessingMonitor(
             HealthLimits(**knob_values(HealthLimits, self._values)), time.monotonic()
         )
