@@ -111,11 +111,13 @@ class TestRunningGraph(unittest.TestCase):
         camera = set(self.camera_stamps)
         with_faces = [m for m in faces if m.faces]
         self.assertGreater(len(with_faces), 0.9 * len(faces))
+        # Each result carries a camera frame's stamp (this probe may itself miss a best-effort camera frame).
+        known = sum(stamp_ns(m.header.stamp) in camera for m in faces)
+        self.assertGreaterEqual(known, 0.95 * len(faces))
         for msg in faces:
             self.assertEqual(list(msg.labels), labels)
             self.assertEqual((msg.image_width, msg.image_height), (640, 360))
             self.assertEqual(msg.header.frame_id, "camera")
-            self.assertIn(stamp_ns(msg.header.stamp), camera)
             for face in msg.faces:
                 self.assertIn(face.expression, labels)
                 self.assertEqual(len(face.scores), len(labels))

@@ -167,6 +167,11 @@ def _spin(executor) -> None:
         executor.spin()
     except (ExternalShutdownException, KeyboardInterrupt):
         pass
+    except Exception:
+        # A signal shuts the context down while the executor builds its next wait set (rclpy then raises
+        # RCLError "context is not valid" instead of ExternalShutdownException): that is the end of the run.
+        if executor.context.ok():
+            raise
 
 
 def _wait(options: GraphOptions, nodes: dict[str, Any], executor) -> str:
