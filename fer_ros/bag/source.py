@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fer_ros.bag.types import COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES
+from fer_ros.bag.types import COMPRESSED_IMAGE, IMAGE_TYPES
 from fer_ros.core.errors import FerRosError
 
 STORAGE_SUFFIXES = (".mcap", ".db3")
@@ -230,8 +230,3 @@ def _topic_list(types: dict[str, set[str]]) -> str:
     if not types:
         return "none"
     return ", ".join(f"{topic} [{', '.join(sorted(t))}]" for topic, t in sorted(types.items()))
-
-
-def image_kind(msgtype: str) -> str:
-    """``raw`` or ``compressed``."""
-    return "raw" if msgtype == IMAGE else "compressed"

@@ -61,8 +61,3 @@ def typestore() -> Any:
         types.update(get_types_from_msg(path.read_text(), name))
     store.register(types)
     return store
-
-
-def message_class(typename: str) -> type:
-    """The rosbags dataclass of a message type (e.g. ``fer_ros/msg/FaceExpressionArray``)."""
-    return typestore().types[typename]
